@@ -1,0 +1,1 @@
+"""Primitive families: each module defines primitives and registers their rules."""

@@ -1,0 +1,1 @@
+"""reaxgrad.datasets: placeholder package; filled by later issues."""

@@ -1,0 +1,1 @@
+"""reaxgrad.forcefields: placeholder package; filled by later issues."""

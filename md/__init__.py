@@ -1,0 +1,1 @@
+"""reaxgrad.md: placeholder package; filled by later issues."""

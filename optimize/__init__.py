@@ -1,0 +1,1 @@
+"""reaxgrad.optimize: placeholder package; filled by later issues."""
