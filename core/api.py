@@ -3,7 +3,8 @@ value_and_grad, jacfwd, jacrev, hessian, vmap, make_ir."""
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 

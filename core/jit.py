@@ -6,12 +6,14 @@ import functools
 
 import numpy as np
 
-from .array import as_array
+from .array import Array, as_array
 from .executors import get_executor
 from .partial_eval import trace_to_program
 from .passes import optimize
 from .trace import Tracer, get_aval
 from .tree import tree_flatten, tree_unflatten
+
+_FAST_TYPES = (np.ndarray, Array)
 
 
 class Compiled:
@@ -49,6 +51,7 @@ class jit:
         self.backend = backend
         get_executor(backend)  # fail early on an unknown backend
         self._cache: dict = {}
+        self._fast_cache: dict = {}
         self.trace_count = 0
 
     def __get__(self, obj, objtype=None):  # allow use as a method decorator
@@ -76,6 +79,19 @@ class jit:
         return dyn, tuple(statics)
 
     def __call__(self, *args, **kwargs):
+        if not kwargs and not self.static_argnums:
+            # fast path: positional ndarray arguments only
+            try:
+                key = tuple([(a.shape, a.dtype) for a in args if type(a) in _FAST_TYPES])
+            except AttributeError:
+                key = None
+            if key is not None and len(key) == len(args):
+                entry = self._fast_cache.get(key)
+                if entry is not None:
+                    outs = entry.run(*entry.consts, *args)
+                    return tree_unflatten(entry.out_tree, [as_array(o) for o in outs])
+        else:
+            key = None
         dyn, statics = self._split(args)
         leaves, in_tree = tree_flatten((dyn, kwargs))
         for x in leaves:
@@ -88,6 +104,10 @@ class jit:
             if entry is None:  # the function closes over a tracer: cannot cache
                 return self.fun(*args, **kwargs)
             self._cache[key] = entry
+            if not kwargs and not self.static_argnums and all(
+                type(a) in _FAST_TYPES for a in args
+            ):
+                self._fast_cache[tuple((a.shape, a.dtype) for a in args)] = entry
         outs = entry.run(*entry.consts, *leaves)
         return tree_unflatten(entry.out_tree, [as_array(o) for o in outs])
 

@@ -9,7 +9,17 @@ import numpy as np
 from .aval import ShapedArray
 from .ir import Eqn, Literal, Program, Var
 from .primitive import shape_rules
-from .trace import ConcretizationError, Trace, Tracer, bind, full_raise, get_aval, new_main
+from .prims.shape import broadcast_in_dim_p
+from .trace import (
+    ConcretizationError,
+    Trace,
+    Tracer,
+    bind,
+    full_raise,
+    get_aval,
+    is_uniform,
+    new_main,
+)
 
 
 class Builder:
@@ -21,13 +31,23 @@ class Builder:
         self.constvars: list[Var] = []
         self.consts: list = []
         self._const_ids: dict[int, Var] = {}
+        self.consts_keepalive: list = []
 
     def const_input(self, val):
-        """The IR input standing for a known value: a literal for scalars, else a constant."""
+        """The IR input standing for a known value: a literal for scalars, a broadcast of a
+        literal for uniform arrays, else a captured constant."""
         aval = get_aval(val)
         if aval.shape == () and not isinstance(val, Tracer):
             return Literal(np.asarray(val, aval.dtype), aval)
         var = self._const_ids.get(id(val))
+        if var is None and is_uniform(val):
+            lit = Literal(np.asarray(val.reshape(-1)[0]), ShapedArray((), aval.dtype))
+            var = Var(aval)
+            params = {"shape": aval.shape, "broadcast_dimensions": ()}
+            self.eqns.append(Eqn(broadcast_in_dim_p, [lit], params, [var]))
+            self._const_ids[id(val)] = var
+            self.consts_keepalive.append(val)
+            return var
         if var is None:
             var = Var(aval)
             self._const_ids[id(val)] = var

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import threading
 
-from .array import as_array
+import numpy as np
+
+from .array import Array, as_array
 from .aval import ShapedArray, dtype_of
-from .primitive import Primitive, impl_rules
+from .primitive import Primitive, c_exprs, impl_rules
 
 
 class MainTrace:
@@ -226,7 +228,20 @@ def bind(prim: Primitive, *args, **params):
     return full_lower(outs[0])
 
 
+def is_uniform(x) -> bool:
+    """A concrete array whose elements are one value by construction (a zero-stride view)."""
+    if isinstance(x, np.ndarray):
+        return x.ndim == 0 or (x.size > 0 and not any(x.strides))
+    return not isinstance(x, Tracer) and np.ndim(x) == 0
+
+
 def _eval(prim, args, params):
+    if prim in c_exprs and len(args) > 0 and all(map(is_uniform, args)):
+        shape = max((np.shape(a) for a in args), key=len)
+        if shape:  # compute once on scalars, keep the result a broadcast view
+            scalars = [np.asarray(a).reshape(-1)[0] for a in args]
+            out = impl_rules[prim](*[np.asarray(s) for s in scalars], **params)
+            return np.broadcast_to(np.asarray(out), shape).view(Array)
     out = impl_rules[prim](*args, **params)
     if prim.multiple_results:
         return [as_array(o) for o in out]

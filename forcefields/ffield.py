@@ -248,12 +248,16 @@ def _parse_line(path, lineno: int, line: str, spec: LineLayout, what: str):
     words = list(_TOKEN.finditer(line))
     need = spec.min_columns
     n_values = sum(k != "o" for k in spec.kinds)
+    numbers = "a number" if n_values == 1 else f"{n_values} numbers"
     if len(words) < need:
         parts = (["a symbol"] if spec.symbol else []) + (
             [f"{spec.n_types} type indices"] if spec.n_types else []
         )
-        expected = " and ".join(parts + [f"{n_values} numbers"])
-        raise FFieldError(path, lineno, f"expected {expected} for {what}, found {len(words)} columns")
+        hints = {_touching_hint(w.group()) for w in words} - {""}
+        raise FFieldError(
+            path, lineno, f"expected {' and '.join(parts + [numbers])} for {what}, "
+            f"found {len(words)} columns" + "".join(hints),
+        )  # fmt: skip
     pos = 0
     symbol = ""
     if spec.symbol:
@@ -274,7 +278,7 @@ def _parse_line(path, lineno: int, line: str, spec: LineLayout, what: str):
         token = words[pos].group()
         if kind == "r" and not _is_float(token):
             raise FFieldError(
-                path, lineno, f"expected {n_values} numbers for {what}, got {token!r} as value {k + 1}"
+                path, lineno, f"expected {numbers} for {what}, got {token!r} as value {k + 1}"
                 + _touching_hint(token),
             )
         if kind == "o" and not _is_float(token):
@@ -436,8 +440,8 @@ def _format_value(value: float, token: str | None, width: int = 9) -> str:
     return text.rjust(width) if len(text) < width else " " + text
 
 
-def _record_lines(rec: Record, layout: tuple[LineLayout, ...], general: bool) -> list[str]:
-    if rec.unchanged():
+def _record_lines(rec: Record, layout: tuple[LineLayout, ...], general: bool, keep: bool) -> list[str]:
+    if keep and rec.unchanged():
         return [line.rstrip("\n") for line in rec.lines]
     out, k = [], 0
     for n, spec in enumerate(layout):
@@ -447,6 +451,7 @@ def _record_lines(rec: Record, layout: tuple[LineLayout, ...], general: bool) ->
         parts += [f"{t:{spec.type_width}d}" for t in (rec.types if spec.n_types else ())]
         for _ in range(min(len(spec.kinds), len(rec.values) - k)):
             token = rec.tokens[k] if k < len(rec.tokens) else None
+            token = token if keep or math.isnan(rec.values[k]) else None
             parts.append(_format_value(rec.values[k], token, 10 if general else 9))
             k += 1
         tail = rec.tails[n] if n < len(rec.tails) else ""
@@ -465,7 +470,7 @@ def _count_line(ff: ForceField, section: str, n: int) -> tuple[str, list[str]]:
     return line.rstrip("\r\n"), comments
 
 
-def format_ffield(ff: ForceField) -> str:
+def format_ffield(ff: ForceField, *, keep_source: bool = True) -> str:
     """The text of ``ff`` as an ffield file (see :func:`write_ffield`)."""
     out = [ff.header.rstrip("\r\n")]
     for section in SECTIONS:
@@ -475,14 +480,18 @@ def format_ffield(ff: ForceField) -> str:
         out += [c.rstrip("\r\n") for c in comments]
         layout = section_layout(section, ff.lg)
         for rec in records:
-            out += _record_lines(rec, layout, section == "general")
+            out += _record_lines(rec, layout, section == "general", keep_source)
     return "\n".join(out) + "\n"
 
 
-def write_ffield(ff: ForceField, path) -> None:
-    """Write ``ff`` to ``path``.  Unedited records keep their source text; edited ones are
-    regenerated with exact values, so reading the file back gives the same floats."""
-    Path(path).write_text(format_ffield(ff), encoding="utf-8", errors="surrogateescape")
+def write_ffield(ff: ForceField, path, *, keep_source: bool = True) -> None:
+    """Write ``ff`` to ``path``.  Unedited records keep their source text (``keep_source=False``
+    regenerates every record); edited ones are written in the usual columns with exact values
+    (4 decimals when that is exact, else the shortest repr), so reading the file back gives
+    the same floats."""
+    Path(path).write_text(
+        format_ffield(ff, keep_source=keep_source), encoding="utf-8", errors="surrogateescape"
+    )
 
 
 def to_params(ff: ForceField):

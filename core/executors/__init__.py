@@ -2,7 +2,7 @@
 jit picks one by name; a fusing kernel backend registers here without touching tracing."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..ir import Program
 

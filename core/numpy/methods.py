@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..array import Array
 from ..trace import Tracer
 from . import indexing, math, products, reductions, shape
 
@@ -61,3 +62,20 @@ Tracer.T = property(lambda self: shape.transpose(self))
 Tracer.at = property(lambda self: indexing.IndexUpdateHelper(self))
 Tracer.__hash__ = None  # tracers compare elementwise, so they are unhashable
 Tracer.item = lambda self: np.asarray(self.concrete_value()).item()
+
+
+def _has_tracer(idx) -> bool:
+    items = idx if isinstance(idx, tuple) else (idx,)
+    return any(isinstance(i, Tracer) for i in items)
+
+
+def _array_getitem(self, idx, _ndarray_getitem=np.ndarray.__getitem__):
+    """Eager arrays indexed by traced indices (e.g. a constant table gathered with vmapped
+    indices) go through the traced indexing path instead of NumPy's, which would try to
+    concretize the tracer."""
+    if _has_tracer(idx):
+        return indexing.getitem(self, idx)
+    return _ndarray_getitem(self, idx)
+
+
+Array.__getitem__ = _array_getitem

@@ -1,6 +1,8 @@
 """Reductions over axes (sum, prod, mean, max, min, any, all) with keepdims."""
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 from .. import lax
@@ -38,7 +40,7 @@ def _chooser(name, fn):
     def op(x, axis=None, keepdims=False):
         x = asarray(x)
         axes = normalize_axes(name, axis, len(lax.shape(x)))
-        if any(lax.shape(x)[a] == 0 for a in axes):
+        if builtins.any(lax.shape(x)[a] == 0 for a in axes):
             raise ValueError(f"{name}: zero-size array to reduction operation has no identity")
         if not axes:
             return x

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import lax as L
-from ..ad_util import Zero, instantiate, is_undefined
+from ..ad_util import instantiate, is_undefined
 from ..aval import ShapedArray
 from ..primitive import (
     Primitive,
@@ -150,7 +150,30 @@ def _kept_dims(ndim, axes):
 
 
 reduce_sum_p = Primitive("reduce_sum")
-impl_rules[reduce_sum_p] = lambda x, *, axes: np.sum(x, axis=axes)
+
+
+def _reduce_sum_impl(x, *, axes):
+    """np.sum, except for sums over inner axes of float arrays, which NumPy does slowly: a
+    short trailing block becomes a matrix-vector product, other inner axes an einsum."""
+    nd = np.ndim(x)
+    if nd < 2 or axes[0] == 0 or x.dtype.kind != "f" or len(axes) == nd:
+        return np.sum(x, axis=axes)
+    if not x.flags.c_contiguous:  # e.g. Fortran-ordered: NumPy's own reduction is fast
+        return np.sum(x, axis=axes)
+    shape = np.shape(x)
+    if axes == tuple(range(nd - len(axes), nd)):
+        k = int(np.prod([shape[a] for a in axes]))
+        if k <= 32:
+            from ..backend import array_module
+
+            xp = array_module(x)
+            flat = xp.reshape(x, (-1, k))
+            return (flat @ xp.ones(k, dtype=x.dtype)).reshape(shape[: nd - len(axes)])
+    kept = [i for i in range(nd) if i not in axes]
+    return np.einsum(x, list(range(nd)), kept)
+
+
+impl_rules[reduce_sum_p] = _reduce_sum_impl
 shape_rules[reduce_sum_p] = _reduce_shape("reduce_sum")
 batch_rules[reduce_sum_p] = _reduce_batch(reduce_sum_p)
 transpose_rules[reduce_sum_p] = lambda ct, x, *, axes: [

@@ -118,12 +118,12 @@ def test_qeq_forces_omit_charge_response_and_constants_differ():
     res = lo.run_reaxff(atoms, CHO)
     fixed = atoms.copy()
     fixed.set_initial_charges(res["charges"])
-    np.testing.assert_allclose(lo.run_reaxff(fixed, CHO, charge_method=None)["forces"],
-                               res["forces"], atol=1e-9)
+    at_fixed = lo.run_reaxff(fixed, CHO, charge_method=None)
+    # one `run 0` reports the energy of the equilibrated charges, not of the initial zeros
+    assert at_fixed["energy"] == pytest.approx(res["energy"], abs=1e-9)
+    np.testing.assert_allclose(at_fixed["forces"], res["forces"], atol=1e-9)
     header = lo.read_ffield_header(CHO)
-    params = [lo._element_params(header, s) for s in atoms.get_chemical_symbols()]
-    gamma = np.array([p["gamma"] for p in params])
-    eta = np.array([p["eta"] for p in params])
+    gamma, eta = (lo.per_atom_parameter(header, atoms, k) for k in ("gamma", "eta"))
     coulomb = (lo.qeq_matrix(atoms, gamma, eta) - np.diag(2 * eta)) / lo.QEQ_COULOMB_CONSTANT
     phi = coulomb @ res["charges"]
     i, k, h = 2, 0, 1e-5          # x of the oxygen
@@ -175,6 +175,24 @@ def test_equivalent_cells_and_wrapping():
         np.testing.assert_allclose(r["stress"], ra["stress"], atol=1e-9)
 
 
+def test_nonperiodic_directions_are_exact():
+    """Open directions (boundary f) equal a periodic cell with > 10 Å of vacuum."""
+    atoms = water_box_triclinic()
+    a, b, _ = atoms.cell.array
+    for pbc, cell in [((True, True, False), [a, b, (0, 0, 40.0)]),
+                      ((False, True, False), [(40.0, 0, 0), b, (0, 0, 40.0)]),
+                      ((False, False, False), [(40.0, 0, 0), (0, 40.0, 0), (0, 0, 40.0)])]:
+        open_, vacuum = atoms.copy(), atoms.copy()
+        open_.pbc = pbc
+        vacuum.set_cell(cell)
+        ref, res = lo.run_reaxff(vacuum, CHO), lo.run_reaxff(open_, CHO)
+        assert res["energy"] == pytest.approx(ref["energy"], abs=1e-8)
+        np.testing.assert_allclose(res["forces"], ref["forces"], atol=1e-7)
+        np.testing.assert_allclose(res["charges"], ref["charges"], atol=1e-9)
+        npy = lo.qeq_charges(open_, CHO)
+        np.testing.assert_allclose(npy, ref["charges"], atol=1e-8)
+
+
 @pytest.mark.parametrize("builder", [lambda: rattle(diamond_primitive(), 0.03, 2),
                                      lambda: rattle(zno_wurtzite(), 0.03, 4)])
 def test_supercell_is_extensive(builder):
@@ -219,18 +237,59 @@ def test_charged_systems(builder, charge):
     assert res["charge_equilibration"]["total_charge"] == charge
     # charges minimise the QEq energy: perturbing them at fixed total raises E_qeq (in eV)
     header = lo.read_ffield_header(CHO)
-    params = [lo._element_params(header, s) for s in atoms.get_chemical_symbols()]
-    gamma, eta, chi = (np.array([p[k] for p in params]) for k in ("gamma", "eta", "chi"))
+    gamma, eta, chi = (lo.per_atom_parameter(header, atoms, k) for k in ("gamma", "eta", "chi"))
     h = lo.qeq_matrix(atoms, gamma, eta)
     q = res["charges"]
     grad = chi + h @ q
     np.testing.assert_allclose(grad - grad.mean(), 0.0, atol=1e-10)
 
 
-def test_acks2_and_control_file(tmp_path):
-    res = lo.run_reaxff(water_ring(), "acks2_ff.water", "acks2")
-    assert res["charges"].sum() == pytest.approx(0.0, abs=1e-7)
+def _coulomb_and_self_energy(atoms, ffield, q):
+    """ep and eqeq from the documented formulas (kcal/mol)."""
+    header = lo.read_ffield_header(ffield)
+    gamma, eta, chi = (lo.per_atom_parameter(header, atoms, k) for k in ("gamma", "eta", "chi"))
+    shield = np.power(np.outer(gamma, gamma), -1.5)
+    tap = lo.taper_coefficients(0.0, 10.0)[::-1]
+    pair = lo.image_sum(atoms, 10.0, lambda r, m: np.polyval(tap, r) / np.cbrt(r**3 + shield))
+    ep = 0.5 * lo.COULOMB_ENERGY_CONSTANT * q @ pair @ q
+    return ep, lo.REAXFF_EV_TO_KCAL * np.sum(chi * q + eta * q * q)
+
+
+@pytest.mark.parametrize("name", ["water_box_triclinic", "petn", "zno_wurtzite", "hydroxide"])
+def test_coulomb_and_charge_self_energy_conventions(name):
+    case = CASES_BY_NAME[name]
+    atoms = case.build()
+    res = lo.run_reaxff(atoms, case.ffield)
+    ep, eqeq = _coulomb_and_self_energy(atoms, case.ffield, res["charges"])
+    assert res["energies"]["ep"] == pytest.approx(ep, abs=1e-9 * len(atoms))
+    assert res["energies"]["eqeq"] == pytest.approx(eqeq, abs=1e-9 * len(atoms))
+
+
+@pytest.mark.parametrize("builder", [water_ring, CASES_BY_NAME["water_box"].build])
+def test_acks2_matches_numpy_solve_and_energy_formulas(builder):
+    atoms, ffield = builder(), "acks2_ff.water"
+    res = lo.run_reaxff(atoms, ffield, "acks2")
+    q, u = lo.acks2_charges(atoms, ffield)
+    np.testing.assert_allclose(res["charges"], q, atol=1e-9)
     assert res["energies"]["ehb"] < 0
+    header = lo.read_ffield_header(ffield)
+    bcut = lo.per_atom_parameter(header, atoms, "bcut_acks2")
+    bcut_ij = 0.5 * (bcut[:, None] + bcut[None, :])
+    softness = header["general"][34]
+
+    def kernel(r, mask):
+        d = r / bcut_ij
+        return np.where(d <= 1.0, softness * d**3 * (1 - d) ** 6, 0.0)
+
+    x = lo.image_sum(atoms, bcut_ij.max(), kernel)
+    ep, eqeq = _coulomb_and_self_energy(atoms, ffield, q)
+    ep -= 0.25 * lo.REAXFF_EV_TO_KCAL * np.sum(x * (u[:, None] - u[None, :]) ** 2)
+    eqeq += lo.REAXFF_EV_TO_KCAL * q @ u
+    assert res["energies"]["ep"] == pytest.approx(ep, abs=1e-8)
+    assert res["energies"]["eqeq"] == pytest.approx(eqeq, abs=1e-8)
+
+
+def test_acks2_neutral_only_and_control_file(tmp_path):
     with pytest.raises(NotImplementedError):
         lo.run_reaxff(hydroxide(), "acks2_ff.water", "acks2")
     ring = water_ring()

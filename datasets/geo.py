@@ -1,0 +1,281 @@
+"""Read ReaxFF ``geo`` files: BGF blocks (BIOGRF/XTLGRF ... END), one structure each.
+
+Each block becomes an :class:`ase.Atoms`:
+
+* ``info["name"]`` from ``DESCRP`` (the name ``trainset.in`` refers to);
+* positions from ``HETATM``/``ATOM`` lines, read by the columns of the block's ``FORMAT ATOM``
+  line (the standard BGF one by default), falling back to blank-separated words for hand-written
+  lines; ``arrays["reax_types"]`` keeps the atom names as written (they select ffield atom
+  types), the chemical symbols are derived from them (``X`` when no element matches);
+  the charge column, when present, becomes the initial charges;
+* ``CRYSTX a b c alpha beta gamma`` gives the cell in the ReaxFF/BGF convention, which is not
+  ASE's ``cellpar_to_cell``: **c** lies along z, **b** in the yz plane, and **a** completes the
+  frame (as in ReaxFF's ``vlist`` and JAX-ReaxFF's ``orthogonalization_matrix``).  HETATM
+  coordinates are Cartesian in that frame, so they are used as they are; ``pbc`` is set only
+  with ``CRYSTX``;
+* kept in ``info`` when present: ``bgf_header``, ``remarks``, ``rutype`` (raw lines) and
+  ``max_iterations`` (0 for SINGLE POINT, n for MAXIT n, None for NORMAL RUN), ``crystx``,
+  ``molcharge`` [(first, last, charge), 0-based inclusive] and ``charge`` (their sum),
+  ``bond_restraints``/``angle_restraints``/``torsion_restraints`` (dicts with 0-based
+  ``atoms``), ``bgf_energy``, and every other keyword line verbatim under ``keywords``
+  (e.g. fixed-atom or cell-change directives of other ReaxFF versions).
+
+Malformed input raises :class:`GeoError` (a ``ValueError``) naming the file, line and field.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.data import chemical_symbols
+
+DEFAULT_ATOM_FORMAT = "(a6,1x,i5,1x,a5,1x,a3,1x,a1,1x,a5,3f10.5,1x,a5,i3,i2,1x,f8.5)"
+_ATOM_FIELDS = ("record", "serial", "name", "residue", "chain", "residue_number",
+                "x", "y", "z", "force_field_type", "n_bonds", "n_lone_pairs", "charge")  # fmt: skip
+_FORMAT_ITEM = re.compile(r"\s*(\d*)\s*([aAiIfFeEdDxX])\s*(\d*)(?:\.\d+)?\s*\Z")
+_RESTRAINT_ATOMS = {"BOND": 2, "ANGLE": 3, "TORSION": 4}
+_IGNORED = {"CONECT", "ORDER", "UNIT"}
+
+
+class GeoError(ValueError):
+    """A malformed geo file: the message names the file, the line and the field."""
+
+    def __init__(self, path, lineno: int, message: str):
+        self.path = str(path)
+        self.lineno = lineno
+        super().__init__(f"{path} line {lineno}: {message}")
+
+
+def reaxff_cell(a: float, b: float, c: float, alpha: float, beta: float, gamma: float) -> np.ndarray:
+    """Cell vectors (rows) for BGF/ReaxFF cell parameters: c along z, b in the yz plane."""
+    ca, cb, cg = (_cos_deg(t) for t in (alpha, beta, gamma))
+    sa, sb = (math.sin(math.radians(t)) for t in (alpha, beta))
+    cos_phi = min(1.0, max(-1.0, (cg - ca * cb) / (sa * sb)))
+    sin_phi = math.sqrt(1.0 - cos_phi * cos_phi)
+    return np.array(
+        [[a * sb * sin_phi, a * sb * cos_phi, a * cb], [0.0, b * sa, b * ca], [0.0, 0.0, c]]
+    )
+
+
+def _cos_deg(angle: float) -> float:
+    return 0.0 if angle == 90.0 else math.cos(math.radians(angle))
+
+
+def _fortran_columns(fmt: str) -> dict[str, tuple[int, int]] | None:
+    """Column ranges of the BGF atom fields in a Fortran format like DEFAULT_ATOM_FORMAT."""
+    body = fmt.strip()
+    if not (body.startswith("(") and body.endswith(")")):
+        return None
+    columns, pos = [], 0
+    for item in body[1:-1].split(","):
+        match = _FORMAT_ITEM.match(item)
+        if not match:
+            return None
+        repeat, kind, width = match.groups()
+        if kind in "xX":
+            pos += int(repeat or width or 1)
+            continue
+        if not width:
+            return None
+        for _ in range(int(repeat or 1)):
+            columns.append((pos, pos + int(width)))
+            pos += int(width)
+    return dict(zip(_ATOM_FIELDS, columns))
+
+
+def _symbol(name: str) -> str:
+    """The chemical symbol an atom name stands for: an exact two-letter symbol ("Co", "Si"),
+    else its first letter ("C1", "OW", "HW"); ``X`` when nothing matches."""
+    letters = re.match(r"[A-Za-z]+", name)
+    if not letters:
+        return "X"
+    word = letters.group()
+    word = word.capitalize() if word[0].islower() else word
+    for candidate in (word[:2], word[:1]):
+        if candidate in chemical_symbols[1:]:
+            return candidate
+    return "X"
+
+
+class _Block:
+    """The state of one BGF block while it is being read."""
+
+    def __init__(self, lineno: int):
+        self.lineno = lineno
+        self.info: dict = {}
+        self.names: list[str] = []
+        self.positions: list[tuple[float, float, float]] = []
+        self.charges: list[float | None] = []
+        self.cell = None
+        self.columns = _fortran_columns(DEFAULT_ATOM_FORMAT)
+
+    def atoms(self, path, lineno: int) -> Atoms:
+        if not self.names:
+            name = self.info.get("name", "")
+            raise GeoError(path, lineno, f"structure {name!r} (from line {self.lineno}) has no atoms")
+        symbols = [_symbol(n) for n in self.names]
+        atoms = Atoms(symbols, positions=np.array(self.positions, dtype=np.float64))
+        if self.cell is not None:
+            atoms.set_cell(self.cell)
+            atoms.set_pbc(True)
+        atoms.new_array("reax_types", np.array(self.names, dtype=str))
+        if all(q is not None for q in self.charges):
+            atoms.set_initial_charges(np.array(self.charges, dtype=np.float64))
+        atoms.info.update(self.info)
+        return atoms
+
+
+def read_geo(path) -> list[Atoms]:
+    """Read every BGF block of a ReaxFF geo file, in file order."""
+    out: list[Atoms] = []
+    block: _Block | None = None
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    lineno = 0
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        keyword = stripped.split()[0].upper()
+        if keyword == "END":
+            if block is not None:
+                out.append(block.atoms(path, lineno))
+            block = None
+            continue
+        if block is None:
+            block = _Block(lineno)
+        _read_keyword_line(path, lineno, line, keyword, block)
+    if block is not None and (block.names or block.info):
+        out.append(block.atoms(path, lineno))  # last block without END: accepted
+    return out
+
+
+def _read_keyword_line(path, lineno: int, line: str, keyword: str, block: _Block) -> None:
+    rest = line.strip()[len(keyword) :].strip()
+    if keyword in ("HETATM", "ATOM"):
+        _read_atom(path, lineno, line, block)
+    elif keyword in ("BIOGRF", "XTLGRF"):
+        block.info["bgf_header"] = line.strip()
+    elif keyword == "DESCRP":
+        block.info["name"] = rest.split()[0] if rest else ""
+    elif keyword == "REMARK":
+        block.info.setdefault("remarks", []).append(rest)
+    elif keyword == "RUTYPE":
+        _read_rutype(rest.split("#", 1)[0].strip(), block.info)
+    elif keyword == "CRYSTX":
+        values = _numbers(path, lineno, rest, 6, "CRYSTX", "a b c alpha beta gamma")
+        block.info["crystx"] = tuple(values)
+        block.cell = reaxff_cell(*values)
+    elif keyword == "FORMAT":
+        words = rest.split(None, 1)
+        if words and words[0].upper() == "ATOM" and len(words) > 1:
+            columns = _fortran_columns(words[1])
+            if columns is None or not {"name", "x", "y", "z"} <= columns.keys():
+                raise GeoError(path, lineno, f"cannot read the FORMAT ATOM line {words[1]!r}")
+            block.columns = columns
+    elif keyword == "MOLCHARGE":
+        first, last, charge = _numbers(path, lineno, rest, 3, "MOLCHARGE", "first last charge")
+        block.info.setdefault("molcharge", []).append((int(first) - 1, int(last) - 1, charge))
+        block.info["charge"] = sum(q for _, _, q in block.info["molcharge"])
+    elif keyword in _RESTRAINT_ATOMS and rest.upper().startswith("RESTRAINT"):
+        _read_restraint(path, lineno, keyword, rest[len("RESTRAINT") :], block.info)
+    elif keyword == "ENERGY":
+        block.info["bgf_energy"] = _numbers(path, lineno, rest, 1, "ENERGY", "energy")[0]
+    elif keyword not in _IGNORED:
+        block.info.setdefault("keywords", []).append(line.strip())
+
+
+def _numbers(path, lineno: int, text: str, n: int, keyword: str, fields: str) -> list[float]:
+    words = text.split("#", 1)[0].split()
+    try:
+        if len(words) < n:
+            raise ValueError
+        return [float(w) for w in words[:n]]
+    except ValueError:
+        raise GeoError(path, lineno, f"expected {keyword} {fields}, got {text.strip()!r}") from None
+
+
+def _read_rutype(text: str, info: dict) -> None:
+    info.setdefault("rutype", []).append(text)
+    upper = text.upper()
+    if "SINGLE" in upper:
+        info["max_iterations"] = 0
+    elif upper.startswith("NORMAL RUN"):
+        info["max_iterations"] = None
+    elif upper.startswith("MAXIT"):
+        words = upper.split()
+        if len(words) > 1 and words[1].lstrip("+-").isdigit():
+            info["max_iterations"] = int(words[1])
+
+
+def _read_restraint(path, lineno: int, kind: str, text: str, info: dict) -> None:
+    n_atoms = _RESTRAINT_ATOMS[kind]
+    fields = " ".join(f"atom{i + 1}" for i in range(n_atoms)) + " target force1 force2"
+    values = _numbers(path, lineno, text, n_atoms + 3, f"{kind} RESTRAINT", fields)
+    extra = text.split("#", 1)[0].split()[n_atoms + 3 :]
+    restraint = {
+        "atoms": tuple(int(v) - 1 for v in values[:n_atoms]),
+        "target": values[n_atoms],
+        "force1": values[n_atoms + 1],
+        "force2": values[n_atoms + 2],
+    }
+    try:
+        restraint.update(zip(("rate", "start", "end"), (float(w) for w in extra[:3])))
+    except ValueError:
+        pass
+    info.setdefault(f"{kind.lower()}_restraints", []).append(restraint)
+
+
+def _read_atom(path, lineno: int, line: str, block: _Block) -> None:
+    parsed = _atom_by_columns(line, block.columns)
+    if parsed is None:
+        parsed = _atom_by_words(line)
+    if parsed is None:
+        serial = len(block.names) + 1
+        raise GeoError(
+            path, lineno, f"expected an atom name and x, y, z coordinates for atom {serial}, "
+            f"got {line.strip()!r}"
+        )  # fmt: skip
+    name, xyz, charge = parsed
+    block.names.append(name)
+    block.positions.append(xyz)
+    block.charges.append(charge)
+
+
+def _atom_by_columns(line: str, columns):
+    try:
+        field = {key: line[a:b] for key, (a, b) in columns.items()}
+        name = field["name"].strip()
+        xyz = tuple(float(field[k]) for k in ("x", "y", "z"))
+    except (ValueError, KeyError):
+        return None
+    if not name:
+        return None
+    charge = field.get("charge", "").strip()
+    try:
+        return name, xyz, float(charge) if charge else None
+    except ValueError:
+        return name, xyz, None
+
+
+def _atom_by_words(line: str):
+    words = line.split()
+    try:
+        xyz = tuple(float(w) for w in words[3:6])
+    except ValueError:
+        return None
+    if len(xyz) < 3:
+        return None
+    charge = None
+    if len(words) >= 10:
+        try:
+            charge = float(words[9])
+        except ValueError:
+            charge = None
+    return words[2], xyz, charge
+
+
+__all__ = ["DEFAULT_ATOM_FORMAT", "GeoError", "read_geo", "reaxff_cell"]
