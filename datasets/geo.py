@@ -50,7 +50,9 @@ class GeoError(ValueError):
         super().__init__(f"{path} line {lineno}: {message}")
 
 
-def reaxff_cell(a: float, b: float, c: float, alpha: float, beta: float, gamma: float) -> np.ndarray:
+def reaxff_cell(
+    a: float, b: float, c: float, alpha: float, beta: float, gamma: float
+) -> np.ndarray:
     """Cell vectors (rows) for BGF/ReaxFF cell parameters: c along z, b in the yz plane."""
     ca, cb, cg = (_cos_deg(t) for t in (alpha, beta, gamma))
     sa, sb = (math.sin(math.radians(t)) for t in (alpha, beta))
@@ -116,7 +118,9 @@ class _Block:
     def atoms(self, path, lineno: int) -> Atoms:
         if not self.names:
             name = self.info.get("name", "")
-            raise GeoError(path, lineno, f"structure {name!r} (from line {self.lineno}) has no atoms")
+            raise GeoError(
+                path, lineno, f"structure {name!r} (from line {self.lineno}) has no atoms"
+            )
         symbols = [_symbol(n) for n in self.names]
         atoms = Atoms(symbols, positions=np.array(self.positions, dtype=np.float64))
         if self.cell is not None:
@@ -230,9 +234,10 @@ def _read_restraint(path, lineno: int, kind: str, text: str, info: dict) -> None
 
 
 def _read_atom(path, lineno: int, line: str, block: _Block) -> None:
-    parsed = _atom_by_columns(line, block.columns)
-    if parsed is None:
-        parsed = _atom_by_words(line)
+    """Words when the line has exactly the 10 standard ones (immune to shifted columns), else
+    the FORMAT columns (numbers that touch, residue fields), else any 6+ words."""
+    words = _atom_by_words(line) if len(line.split()) == 10 else None
+    parsed = words or _atom_by_columns(line, block.columns) or _atom_by_words(line)
     if parsed is None:
         serial = len(block.names) + 1
         raise GeoError(

@@ -267,7 +267,9 @@ def _parse_line(path, lineno: int, line: str, spec: LineLayout, what: str):
     for _ in range(spec.n_types):
         token = words[pos].group()
         if not _INT.match(token):
-            raise FFieldError(path, lineno, f"expected an integer type index for {what}, got {token!r}")
+            raise FFieldError(
+                path, lineno, f"expected an integer type index for {what}, got {token!r}"
+            )
         types.append(int(token))
         pos += 1
     values, tokens = [], []
@@ -278,7 +280,9 @@ def _parse_line(path, lineno: int, line: str, spec: LineLayout, what: str):
         token = words[pos].group()
         if kind == "r" and not _is_float(token):
             raise FFieldError(
-                path, lineno, f"expected {numbers} for {what}, got {token!r} as value {k + 1}"
+                path,
+                lineno,
+                f"expected {numbers} for {what}, got {token!r} as value {k + 1}"
                 + _touching_hint(token),
             )
         if kind == "o" and not _is_float(token):
@@ -367,8 +371,9 @@ def read_ffield(path, *, lg: bool | None = None) -> ForceField:
     ``lg=None`` detects the lg-dispersion layout; ``True``/``False`` force it (LAMMPS's
     ``lgvdw yes``/``no``).  Raises :class:`FFieldError` (a ``ValueError``) on malformed input.
     """
-    text = Path(path).read_text(encoding="utf-8", errors="surrogateescape")
-    lines = text.split("\n")
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
+        text = handle.read()
+    lines = [line.removesuffix("\r") for line in text.split("\n")]  # lines end at "\n" only
     if lines and lines[-1] == "":
         lines.pop()
     stream = _Lines(lines)
@@ -440,7 +445,9 @@ def _format_value(value: float, token: str | None, width: int = 9) -> str:
     return text.rjust(width) if len(text) < width else " " + text
 
 
-def _record_lines(rec: Record, layout: tuple[LineLayout, ...], general: bool, keep: bool) -> list[str]:
+def _record_lines(
+    rec: Record, layout: tuple[LineLayout, ...], general: bool, keep: bool
+) -> list[str]:
     if keep and rec.unchanged():
         return [line.rstrip("\n") for line in rec.lines]
     out, k = [], 0

@@ -110,7 +110,9 @@ def read_params(path) -> list[ParamLine]:
             continue
         if len(words) < 6:
             raise ParamsFileError(
-                path, lineno, f"expected 'section entry number step lower upper', got {line.strip()!r}"
+                path,
+                lineno,
+                f"expected 'section entry number step lower upper', got {line.strip()!r}",
             )
         names = ("section", "entry", "parameter number")
         for word, name in zip(words[:3], names):
@@ -121,10 +123,16 @@ def read_params(path) -> list[ParamLine]:
             try:
                 numbers.append(float(word))
             except ValueError:
-                raise ParamsFileError(path, lineno, f"expected a number for the {name}, got {word!r}") from None
+                raise ParamsFileError(
+                    path, lineno, f"expected a number for the {name}, got {word!r}"
+                ) from None
         section, entry, number = (int(w) for w in words[:3])
         step, lo, hi = numbers
-        out.append(ParamLine(section, entry, number, step, min(lo, hi), max(lo, hi), comment.strip(), lineno))
+        out.append(
+            ParamLine(
+                section, entry, number, step, min(lo, hi), max(lo, hi), comment.strip(), lineno
+            )
+        )
     return out
 
 
@@ -133,13 +141,18 @@ def map_params(ff: ForceField, params) -> list[Param]:
     path = params if isinstance(params, (str, Path)) else "<params>"
     lines = read_params(params) if isinstance(params, (str, Path)) else list(params)
     resolver = _Resolver(ff)
-    out = []
+    out, first_line = [], {}
     for line in lines:
+        key = (line.section, line.entry, line.number)
+        if key in first_line:
+            raise ParamsFileError(
+                path, line.lineno, f"parameter {key} is already listed on line {first_line[key]}"
+            )
+        first_line[key] = line.lineno
         try:
-            record, targets = resolver.locate(line.section, line.entry, line.number)
+            record, targets = resolver.locate(*key)
         except (KeyError, IndexError) as err:
             raise ParamsFileError(path, line.lineno, err.args[0]) from None
-        key = (line.section, line.entry, line.number)
         out.append(Param(key, record, targets, line.lower, line.upper, line.step, line.comment))
     return out
 
@@ -188,7 +201,9 @@ def scatter_params(tables: dict, params: list[Param], values) -> dict:
     return out
 
 
-def scatter_plan(params: list[Param]) -> dict[str, tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray]]:
+def scatter_plan(
+    params: list[Param],
+) -> dict[str, tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray]]:
     """Per leaf: (index arrays, parameter position, scale), so that
     ``table[index] = scale * values[position]`` applies every target at once (the form a
     traced ``.at[index].set(...)`` wants)."""

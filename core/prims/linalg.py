@@ -39,7 +39,12 @@ def _dot_impl(x, y, *, dimension_numbers):
     b = int(np.prod(bshape, dtype=np.int64))
     a = xp.transpose(x, list(lb) + lf + list(lc)).reshape(b, m, k)
     c = xp.transpose(y, list(rb) + list(rc) + rf).reshape(b, k, n)
-    out = xp.matmul(a, c) if b != 1 else xp.dot(a[0], c[0])[None]
+    if not lc:  # no contraction: a (batched) outer product, cheaper as a broadcast multiply
+        out = a * c
+    elif b == 1:
+        out = xp.dot(a[0], c[0])[None]
+    else:
+        out = xp.matmul(a, c)
     return out.reshape(bshape + tuple(xs[i] for i in lf) + tuple(ys[i] for i in rf))
 
 

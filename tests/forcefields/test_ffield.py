@@ -13,6 +13,7 @@ from reaxgrad.forcefields.ffield import (
     to_params,
     write_ffield,
 )
+from reaxgrad.forcefields.ffield_tables import DERIVED_KEYS, derive
 
 SHIPPED = [
     "ffield.reax.cho", "ffield.reax.lg", "ffield.reax.FC", "ffield.reax.rdx", "ffield.reax.AB",
@@ -43,7 +44,10 @@ def _truncated(src, tmp_path, n_dropped):
 def test_reads_every_section_of_cho(potentials):
     ff = read_ffield(potentials / "ffield.reax.cho")
     assert ff.elements == ["C", "H", "O"] and not ff.lg and ff.missing == ()
-    counts = [len(ff.section(s)) for s in ("general", "bonds", "offdiagonal", "angles", "torsions", "hbonds")]
+    counts = [
+        len(ff.section(s))
+        for s in ("general", "bonds", "offdiagonal", "angles", "torsions", "hbonds")
+    ]
     assert counts == [39, 6, 3, 18, 26, 1]
     assert ff.general[0].value(0) == 50.0 and ff.general[-1].value(0) == 2.6962
     h = ff.atoms[1]
@@ -87,6 +91,14 @@ def test_editing_one_record_rewrites_only_its_lines(potentials, tmp_path):
     assert read_ffield(tmp_path / "out").bonds[1].values[0] == ff.bonds[1].values[0]
 
 
+def test_crlf_line_ends_read_like_lf(potentials, tmp_path):
+    text = (potentials / "ffield.reax.cho").read_text()
+    (tmp_path / "crlf").write_bytes(text.replace("\n", "\r\n").encode())
+    ff = read_ffield(tmp_path / "crlf")
+    assert format_ffield(ff) == text
+    assert ff.header == text.splitlines()[0] and ff.hbonds[0].values[-1] == 3.0
+
+
 def test_records_built_in_code_are_written(potentials, tmp_path):
     ff = read_ffield(potentials / "ffield.reax.cho")
     ff.hbonds.append(Record(types=(1, 2, 3), values=[2.0, -1.5, 1.25, 3.0]))
@@ -102,7 +114,9 @@ def test_lg_layout_is_detected_and_used(potentials):
     assert len(ff.atoms[0].values) == 34 and ff.atoms[3].values[32:] == [1240.001, 1.83]
     assert len(ff.offdiagonal[0].values) == 7 and ff.offdiagonal[2].values[6] == 294.95
     assert not read_ffield(potentials / "ffield.reax.cho").lg
-    with pytest.raises(FFieldError, match="line 50: expected a symbol and 8 numbers for atom type 2"):
+    with pytest.raises(
+        FFieldError, match="line 50: expected a symbol and 8 numbers for atom type 2"
+    ):
         read_ffield(potentials / "ffield.reax.lg", lg=False)
 
 
@@ -120,6 +134,16 @@ def test_atom_tables_follow_lammps_conventions(potentials):
     assert p["b_o_131"].tolist() == [8.6991, 1.9771, 20.414]  # line 3, value 4
     assert p["p_val3"].tolist() == [2.5, 2.1488, 2.7025]  # line 4, value 2
     assert not p["lgcij"].any() and int(p["vdw_type"]) == 1
+
+
+def test_derived_tables_are_recomputed_from_the_independent_ones(potentials):
+    p = to_params(read_ffield(potentials / "ffield.reax.lg"))
+    derived = derive(p)
+    assert set(derived) == set(DERIVED_KEYS)
+    assert all(np.array_equal(derived[k], p[k]) for k in DERIVED_KEYS)
+    p["epsilon"] = 2.0 * p["epsilon"]
+    assert derive(p)["pair_D"][0, 0] == 2.0 * p["pair_D"][0, 0]  # C-C: no off-diagonal entry
+    assert derive(p)["pair_D"][0, 1] == p["pair_D"][0, 1]  # C-H: off-diagonal value wins
 
 
 def test_light_atom_types_use_valency_boc_as_valency_val(potentials):
@@ -240,29 +264,34 @@ def test_file_ending_inside_the_bonds_is_an_error(potentials, tmp_path):
         read_ffield(tmp_path / "ffield")
 
 
-@pytest.mark.parametrize(
-    ("lineno", "old", "new", "message"),
-    [
-        (47, "4.0000", "abc", "line 47: expected 8 numbers for atom 'C' (line 2 of 4), got 'abc' as value 3"),
-        (47, "4.0000  33.2433", "4.0000-33.2433", "line 47: expected 8 numbers for atom 'C' (line 2 of 4), "
-         "found 7 columns (numbers written without a space between them?)"),
-        (46, " C ", " ", "line 46: expected a symbol and 8 numbers for atom type 1 (line 1 of 4), found 8 columns"),
-        (3, "50.0000 !", "50.0000!", "line 3: expected a number for general parameter 1, got '50.0000!p(boc1)'"),
-        (58, " 6 ", " six ", "line 58: expected the number of bonds, got 'six'"),
-        (60, "  1  1 ", "  0  1 ", "line 60: type index 0 of bond 0-1 must be >= 1"),
-        (60, "  1  1 ", "  1.0  1 ", "line 60: expected an integer type index for bond 1 (line 1 of 2), got '1.0'"),
-        (73, "   1.1203", "   1.1203x", "line 73: expected 6 numbers for off-diagonal term 1, got '1.1203x' as value 4"),
-        (96, "  -4.7057  -2.2047   0.0000   0.0000", "", "line 96: expected 4 type indices and 5 numbers for torsion 1, "
-         "found 7 columns"),
-        (123, "  3  2  3 ", "  3  2  0 ", "line 123: type index 0 of hydrogen bond 3-2-0 must be >= 1"),
-    ],
-)  # fmt: skip
+ATOM_C2 = "expected 8 numbers for atom 'C' (line 2 of 4)"
+MALFORMED = [  # (line number, text on that line, replacement, message after "<path> line N: ")
+    (47, "4.0000", "abc", f"{ATOM_C2}, got 'abc' as value 3"),
+    (47, "4.0000  33.2433", "4.0000-33.2433",
+     f"{ATOM_C2}, found 7 columns (numbers written without a space between them?)"),
+    (46, " C ", " ",
+     "expected a symbol and 8 numbers for atom type 1 (line 1 of 4), found 8 columns"),
+    (3, "50.0000 !", "50.0000!",
+     "expected a number for general parameter 1, got '50.0000!p(boc1)'"),
+    (58, " 6 ", " six ", "expected the number of bonds, got 'six'"),
+    (60, "  1  1 ", "  0  1 ", "type index 0 of bond 0-1 must be >= 1"),
+    (60, "  1  1 ", "  1.0  1 ",
+     "expected an integer type index for bond 1 (line 1 of 2), got '1.0'"),
+    (73, "   1.1203", "   1.1203x",
+     "expected 6 numbers for off-diagonal term 1, got '1.1203x' as value 4"),
+    (96, "  -4.7057  -2.2047   0.0000   0.0000", "",
+     "expected 4 type indices and 5 numbers for torsion 1, found 7 columns"),
+    (123, "  3  2  3 ", "  3  2  0 ", "type index 0 of hydrogen bond 3-2-0 must be >= 1"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("lineno", "old", "new", "message"), MALFORMED)
 def test_malformed_files_name_file_line_and_field(potentials, tmp_path, lineno, old, new, message):
     path = _edited(potentials / "ffield.reax.cho", tmp_path, lineno, old, new)
     with pytest.raises(FFieldError) as info:
         read_ffield(path)
     assert isinstance(info.value, ValueError) and info.value.lineno == lineno
-    assert str(info.value).startswith(f"{path} {message}")
+    assert str(info.value).startswith(f"{path} line {lineno}: {message}")
 
 
 def test_header_must_not_be_the_parameter_count(potentials, tmp_path):
@@ -281,8 +310,12 @@ def test_blank_lines_between_data_lines_are_skipped(potentials, tmp_path):
 # ----------------------------------------------------------------------------- LAMMPS
 
 
-def _check_same_energy(e0, e1):
-    assert math.isfinite(e0) and abs(e1 - e0) <= 1e-10 * abs(e0)
+def _check_same_result(r0, r1):
+    """Same total and per-term energies (1e-10 relative) and forces from two LAMMPS runs."""
+    assert math.isfinite(r0["energy"]) and r1["energy"] == pytest.approx(r0["energy"], rel=1e-10)
+    for term, e0 in r0["energies"].items():
+        assert r1["energies"][term] == pytest.approx(e0, rel=1e-10, abs=1e-10), term
+    assert np.allclose(r1["forces"], r0["forces"], rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize(
@@ -296,19 +329,22 @@ def test_lammps_reads_regenerated_files_identically(
     ff = read_ffield(potentials / name)
     write_ffield(ff, tmp_path / "ffield", keep_source=False)
     atoms = cho_molecules[[s in elements for s in cho_molecules.get_chemical_symbols()]]
-    e0 = lammps_energy(potentials / name, atoms, list(elements), lg=ff.lg)
-    e1 = lammps_energy(tmp_path / "ffield", atoms, list(elements), lg=ff.lg)
-    _check_same_energy(e0, e1)
+    r0 = lammps_energy(potentials / name, atoms, lg=ff.lg)
+    _check_same_result(r0, lammps_energy(tmp_path / "ffield", atoms, lg=ff.lg))
 
 
-def test_lammps_reads_regenerated_jaxreaxff_ffield(jaxreaxff_data, lammps_energy, cho_molecules, tmp_path):
+def test_lammps_reads_regenerated_jaxreaxff_ffield(
+    jaxreaxff_data, lammps_energy, cho_molecules, tmp_path
+):
     src = jaxreaxff_data / "silica" / "ffield_best"
     write_ffield(read_ffield(src), tmp_path / "ffield", keep_source=False)
-    e0 = lammps_energy(src, cho_molecules, ["C", "H", "O"])
-    _check_same_energy(e0, lammps_energy(tmp_path / "ffield", cho_molecules, ["C", "H", "O"]))
+    r0 = lammps_energy(src, cho_molecules)
+    _check_same_result(r0, lammps_energy(tmp_path / "ffield", cho_molecules))
 
 
-def test_lammps_sees_edited_values_at_full_precision(potentials, lammps_energy, cho_molecules, tmp_path):
+def test_lammps_sees_edited_values_at_full_precision(
+    potentials, lammps_energy, cho_molecules, tmp_path
+):
     src = potentials / "ffield.reax.cho"
     ff = read_ffield(src)
     rec = ff.bonds[1]  # C-H
@@ -316,13 +352,15 @@ def test_lammps_sees_edited_values_at_full_precision(potentials, lammps_energy, 
     rec.values[0] = float(old) * (1 + 3e-7)
     write_ffield(ff, tmp_path / "ours")
     reference = _edited(src, tmp_path, rec.lineno, old, repr(rec.values[0]), "reference")
-    e0 = lammps_energy(src, cho_molecules, ["C", "H", "O"])
-    e1 = lammps_energy(tmp_path / "ours", cho_molecules, ["C", "H", "O"])
-    assert e1 == lammps_energy(reference, cho_molecules, ["C", "H", "O"]) and e1 != e0
+    e0 = lammps_energy(src, cho_molecules)["energy"]
+    e1 = lammps_energy(tmp_path / "ours", cho_molecules)["energy"]
+    assert e1 == lammps_energy(reference, cho_molecules)["energy"] and e1 != e0
 
 
-def test_lammps_agrees_on_files_without_hbond_section(potentials, lammps_energy, cho_molecules, tmp_path):
+def test_lammps_agrees_on_files_without_hbond_section(
+    potentials, lammps_energy, cho_molecules, tmp_path
+):
     truncated = _truncated(potentials / "ffield.reax.cho", tmp_path, 2)
     write_ffield(read_ffield(truncated), tmp_path / "ours", keep_source=False)
-    e0 = lammps_energy(truncated, cho_molecules, ["C", "H", "O"], qeq=False)
-    _check_same_energy(e0, lammps_energy(tmp_path / "ours", cho_molecules, ["C", "H", "O"], qeq=False))
+    r0 = lammps_energy(truncated, cho_molecules, qeq=False)
+    _check_same_result(r0, lammps_energy(tmp_path / "ours", cho_molecules, qeq=False))
