@@ -9,7 +9,7 @@ from .jvp import jvp_flat
 from .partial_eval import partial_eval
 from .passes import dce
 from .primitive import transpose_rules
-from .trace import get_aval
+from .trace import bind, get_aval
 
 
 def tangent_aval(x) -> ShapedArray:
@@ -51,6 +51,17 @@ def apply_linear(program: Program, tangents):
 def backward_pass(program: Program, cts_out) -> list:
     """Transpose a linear program: cotangents of its outputs -> cotangents of its inputs."""
     known = dict(zip(program.constvars, program.consts))
+    # equations with no linear input (e.g. broadcasts of literal constants) are evaluated
+    # forward: their outputs are constants of the linear program
+    linear_eqns = []
+    for eqn in program.eqns:
+        if all(type(x) is Literal or x in known for x in eqn.inputs):
+            args = [x.val if type(x) is Literal else known[x] for x in eqn.inputs]
+            out = bind(eqn.prim, *args, **eqn.params)
+            outs = out if eqn.prim.multiple_results else [out]
+            known.update(zip(eqn.outvars, outs))
+        else:
+            linear_eqns.append(eqn)
     ct_env: dict = {}
 
     def write(v, ct):
@@ -62,7 +73,7 @@ def backward_pass(program: Program, cts_out) -> list:
     for v, ct in zip(program.outvars, cts_out):
         write(v, ct)
 
-    for eqn in reversed(program.eqns):
+    for eqn in reversed(linear_eqns):
         cts = [ct_env.pop(v, None) for v in eqn.outvars]
         if all(c is None for c in cts):
             continue

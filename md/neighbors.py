@@ -18,7 +18,15 @@ import math
 
 import numpy as np
 
-from .space import as_cell, as_pbc, complete_cell, fractional, plane_spacings, wrap_positions
+from .space import (
+    as_cell,
+    as_pbc,
+    complete_cell,
+    fractional,
+    pair_displacements,
+    plane_spacings,
+    wrap_positions,
+)
 
 __all__ = ["NeighborList", "bucket_capacity", "half_pair_mask", "neighbor_list",
            "neighbor_pairs", "pad_to"]
@@ -80,62 +88,78 @@ class _Bins:
                 break
             thickness *= 1.26
         self.n_bins, self.pbc, self.width = n_bins, pbc, span / n_bins
-        coords = np.minimum(np.floor((frac - lo) / self.width).astype(np.int64), n_bins - 1)
-        coords = np.maximum(coords, 0)
-        bin_id = self.linear(coords)
+        coords = np.floor((frac - lo) / self.width).astype(np.int64)
+        coords = np.clip(coords, 0, n_bins - 1)
+        bin_id = coords[:, 0] + n_bins[0] * (coords[:, 1] + n_bins[1] * coords[:, 2])
         self.order = np.argsort(bin_id, kind="stable")
         self.coords = coords[self.order]
+        self.bin_id = bin_id[self.order]
         counts = np.bincount(bin_id, minlength=int(n_bins.prod()))
         self.start = np.cumsum(counts) - counts
         self.count = counts
+        self._axis = {}
 
-    def linear(self, coords):
-        nx, ny, _ = self.n_bins
-        return coords[:, 0] + nx * (coords[:, 1] + ny * coords[:, 2])
+    def _along(self, axis, o):
+        """Per sorted atom, for offset o along one axis: (bin index * stride, shift, valid)."""
+        key = (axis, int(o))
+        if key not in self._axis:
+            n_a = self.n_bins[axis]
+            nb = self.coords[:, axis] + o
+            if self.pbc[axis]:
+                shift = np.floor_divide(nb, n_a)
+                nb, valid = nb - shift * n_a, np.ones(len(nb), bool)
+            else:
+                shift, valid = np.zeros_like(nb), (nb >= 0) & (nb < n_a)
+            stride = int(np.prod(self.n_bins[:axis]))
+            self._axis[key] = (np.where(valid, nb, 0) * stride, shift.astype(np.int32), valid)
+        return self._axis[key]
 
     def neighbours(self, offset):
-        """For every sorted atom: (start, count, bin shift) of the bin at `offset`."""
-        nb = self.coords + offset
-        shift = np.where(self.pbc, np.floor_divide(nb, self.n_bins), 0)
-        nb = np.where(self.pbc, nb - shift * self.n_bins, nb)
-        inside = np.all((nb >= 0) & (nb < self.n_bins), axis=1)
-        nb_id = np.where(inside, self.linear(nb), 0)
-        return self.start[nb_id], np.where(inside, self.count[nb_id], 0), shift
+        """For every sorted atom: (start, count, (sx, sy, sz)) of the bin at `offset`."""
+        (bx, sx, vx), (by, sy, vy), (bz, sz, vz) = (self._along(a, offset[a])
+                                                    for a in range(3))
+        nb_id = bx + by + bz
+        valid = vx & vy & vz
+        return self.start[nb_id], np.where(valid, self.count[nb_id], 0), (sx, sy, sz)
 
 
 def _half_pairs(wrapped, full_cell, pbc, cutoff, bins_per_cutoff):
-    """Each mirror pair once, as (p, q, s) in sorted-atom indices with bin-wrap shifts s."""
+    """Each mirror pair once: (order, p, q, (sx, sy, sz)) with p, q indices into the
+    bin-sorted atoms `order` and bin-wrap shifts s: x_q + s @ cell - x_p is within cutoff."""
     n = len(wrapped)
     bins = _Bins(fractional(wrapped, full_cell), full_cell, pbc, cutoff, bins_per_cutoff)
     xyz = wrapped[bins.order]
     x, y, z = (np.ascontiguousarray(xyz[:, a]) for a in range(3))
     cut2 = cutoff * cutoff
-    out_p, out_q, out_s = [], [], []
-    rows = np.arange(n)
-    # same bin, no shift: q after p in the sorted order
-    bin_end = bins.start + bins.count
-    own = bins.linear(bins.coords)
-    stencil = [np.zeros(3, np.int64)] + list(_stencil(full_cell, bins.width, cutoff))
-    for number, offset in enumerate(stencil):
-        if number == 0:
-            starts, counts, shift = rows + 1, bin_end[own] - rows - 1, np.zeros((n, 3), np.int64)
+    rows = np.arange(n, dtype=np.int32)
+    zero = np.zeros(n, np.int32)
+    found = []
+    for number, offset in enumerate([None] + list(_stencil(full_cell, bins.width, cutoff))):
+        if offset is None:  # same bin, no shift: q after p in the sorted order
+            starts = rows + 1
+            counts = bins.start[bins.bin_id] + bins.count[bins.bin_id] - starts
+            shift = (zero, zero, zero)
         else:
             starts, counts, shift = bins.neighbours(offset)
-        if not counts.any():
+        total = int(counts.sum())
+        if total == 0:
             continue
-        t = shift @ full_cell - xyz  # per p: translation of q's image minus x_p
-        q = _ranges(starts, counts)
-        dx = x[q] + np.repeat(t[:, 0], counts)
-        dy = y[q] + np.repeat(t[:, 1], counts)
-        dz = z[q] + np.repeat(t[:, 2], counts)
+        t = np.stack(shift, axis=1) @ full_cell - xyz if number else -xyz
+        p = np.repeat(rows, counts)
+        first = np.cumsum(counts) - counts
+        q = np.arange(total, dtype=np.int32) - np.repeat((first - starts).astype(np.int32),
+                                                         counts)
+        dx = x[q] + t[p, 0]
+        dy = y[q] + t[p, 1]
+        dz = z[q] + t[p, 2]
         close = np.flatnonzero(dx * dx + dy * dy + dz * dz <= cut2)
-        p = np.repeat(rows, counts)[close]
-        out_p.append(p)
-        out_q.append(q[close])
-        out_s.append(shift[p] if number else np.zeros((len(p), 3), np.int64))
-    if not out_p:
-        return bins.order, *(np.zeros(0, np.int64),) * 2, np.zeros((0, 3), np.int64)
-    return bins.order, np.concatenate(out_p), np.concatenate(out_q), np.concatenate(out_s)
+        p, q = p[close], q[close]
+        found.append((p, q, shift[0][p], shift[1][p], shift[2][p]))
+    if not found:
+        empty = np.zeros(0, np.int32)
+        return bins.order, empty, empty, (empty, empty, empty)
+    p, q, sx, sy, sz = (np.concatenate(parts) for parts in zip(*found))
+    return bins.order, p, q, (sx, sy, sz)
 
 
 def _stable_order(keys, n):
@@ -143,43 +167,47 @@ def _stable_order(keys, n):
     if n <= 1 << 16:
         return np.argsort(keys.astype(np.uint16), kind="stable")
     order = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
-    high = keys >> 16
+    high = (keys >> 16).astype(np.uint16)
     return order[np.argsort(high[order], kind="stable")]
 
 
-def neighbor_pairs(positions, cell, pbc, cutoff, *, half=False, sort=True,
+def neighbor_pairs(positions, cell, pbc, cutoff, *, half=False, sort=False,
                    bins_per_cutoff=3):
-    """Exact pair list: arrays (i, j, shifts) of every image within `cutoff` (inclusive).
+    """Exact pair list: int32 arrays (i, j, shifts) of every image within `cutoff`
+    (inclusive), with `|x_j + shifts @ cell - x_i| <= cutoff`.
 
-    positions: (n, 3) Cartesian; cell: (3, 3) rows are lattice vectors (ignored on
-    non-periodic axes, may be None or zero for free boundaries); pbc: bool or 3 bools.
+    positions: (n, 3) Cartesian; cell: (3, 3), rows are lattice vectors (ignored on
+    non-periodic axes; may be None or zero for free boundaries); pbc: bool or 3 bools.
     half: keep one of each mirror pair (i, j, S) / (j, i, -S): the one with i < j, or with
     i == j and the first non-zero component of S positive. sort: group by i (ascending);
-    the order within a group is deterministic but unspecified. Pairs closer than ~1e-12 Å to
-    the cutoff may fall either side of it (rounding).
+    the order inside a group is deterministic but unspecified. Pairs within ~1e-12 Å of the
+    cutoff may fall on either side of it (rounding).
     """
     positions = np.asarray(positions, dtype=float)
     pbc = as_pbc(pbc)
     cutoff = float(cutoff)
     n = len(positions)
     if n == 0 or cutoff <= 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3), np.int64)
+        return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros((0, 3), np.int32)
     full = complete_cell(as_cell(cell), pbc)
     wrapped, wrap_images = wrap_positions(positions, full, pbc)
     order, p, q, s = _half_pairs(wrapped, full, pbc, cutoff, bins_per_cutoff)
+    order = order.astype(np.int32)
+    wrap_images = wrap_images.astype(np.int32)
     i, j = order[p], order[q]
-    shifts = s - wrap_images[j] + wrap_images[i]
-    flip = ~half_pair_mask(i, j, shifts)
-    i, j = np.where(flip, j, i), np.where(flip, i, j)
-    shifts = np.where(flip[:, None], -shifts, shifts)
-    if not half:
+    shifts = [s[a] - wrap_images[j, a] + wrap_images[i, a] for a in range(3)]
+    if half:
+        flip = ~half_pair_mask(i, j, np.stack(shifts, axis=1))
+        i[flip], j[flip] = j[flip], i[flip]
+        for a in range(3):
+            shifts[a][flip] = -shifts[a][flip]
+    else:
         i, j = np.concatenate([i, j]), np.concatenate([j, i])
-        shifts = np.concatenate([shifts, -shifts])
+        shifts = [np.concatenate([sa, -sa]) for sa in shifts]
     if sort:
         perm = _stable_order(i, n)
-        i, j = i[perm], j[perm]
-        shifts = np.stack([shifts[:, a][perm] for a in range(3)], axis=1)
-    return i, j, shifts
+        i, j, shifts = i[perm], j[perm], [sa[perm] for sa in shifts]
+    return i, j, np.stack(shifts, axis=1)
 
 
 def half_pair_mask(i, j, shifts):
@@ -214,9 +242,9 @@ def pad_to(capacity, i, j, shifts, *, fill_index=0):
     m = len(i)
     if m > capacity:
         raise ValueError(f"{m} pairs do not fit in capacity {capacity}")
-    pi = np.full(capacity, fill_index, dtype=np.int64)
-    pj = np.full(capacity, fill_index, dtype=np.int64)
-    ps = np.zeros((capacity, 3), dtype=np.int64)
+    pi = np.full(capacity, fill_index, dtype=np.int32)
+    pj = np.full(capacity, fill_index, dtype=np.int32)
+    ps = np.zeros((capacity, 3), dtype=np.int32)
     mask = np.zeros(capacity, dtype=bool)
     pi[:m], pj[:m], ps[:m], mask[:m] = i, j, shifts, True
     return pi, pj, ps, mask
@@ -278,6 +306,12 @@ class NeighborList:
         """The real (unpadded) pairs (i, j, shifts)."""
         m = self.n_pairs
         return self.i[:m], self.j[:m], self.shifts[:m]
+
+    def displacements(self, positions, cell):
+        """Padded displacement vectors `x_j + shift @ cell - x_i`; NumPy or traced arrays.
+
+        Padding rows are zero vectors when fill_index is a real atom: mask them."""
+        return pair_displacements(positions, cell, self.i, self.j, self.shifts)
 
 
 def neighbor_list(positions, cell, pbc, cutoff, *, skin=0.0, half=False, capacity=None,

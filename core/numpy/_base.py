@@ -85,7 +85,10 @@ def broadcast_args(name: str, *xs):
     if all(s == shapes[0] for s in shapes):
         return list(xs)
     shape = broadcast_shapes(name, *shapes)
-    return [x if s == () or s == shape else broadcast_to_shape(x, shape) for x, s in zip(xs, shapes)]
+    return [
+        x if s == () or s == shape else broadcast_to_shape(x, shape)
+        for x, s in zip(xs, shapes)
+    ]
 
 
 def normalize_axis(name: str, axis: int, ndim: int) -> int:

@@ -64,7 +64,9 @@ def _batch_rule(prim):
         moved = []
         for v, d, pe in zip(vals, dims, per_example):
             if d is None:
-                moved.append(v if pe == () else lax.broadcast_in_dim(v, shape, tuple(range(1, len(shape)))))
+                moved.append(
+                    v if pe == () else lax.broadcast_in_dim(v, shape, tuple(range(1, len(shape))))
+                )
             else:
                 v = lax.moveaxis(v, d, 0)
                 if pe != full:
@@ -132,12 +134,18 @@ def _zero_jvp(p):
 L = lax
 neg_p = _unary("neg", np.negative, lambda x, a, t: L.neg(t), "(-{0})")
 exp_p = _unary("exp", np.exp, lambda x, a, t: L.mul(t, a), "exp({0})")
-expm1_p = _unary("expm1", np.expm1, lambda x, a, t: L.mul(t, L.add(a, L.scalar(a, 1))), "expm1({0})")
+expm1_p = _unary(
+    "expm1", np.expm1, lambda x, a, t: L.mul(t, L.add(a, L.scalar(a, 1))), "expm1({0})"
+)
 log_p = _unary("log", np.log, lambda x, a, t: L.div(t, x), "log({0})")
-log1p_p = _unary("log1p", np.log1p, lambda x, a, t: L.div(t, L.add(x, L.scalar(x, 1))), "log1p({0})")
+log1p_p = _unary(
+    "log1p", np.log1p, lambda x, a, t: L.div(t, L.add(x, L.scalar(x, 1))), "log1p({0})"
+)
 sin_p = _unary("sin", np.sin, lambda x, a, t: L.mul(t, L.cos(x)), "sin({0})")
 cos_p = _unary("cos", np.cos, lambda x, a, t: L.neg(L.mul(t, L.sin(x))), "cos({0})")
-tan_p = _unary("tan", np.tan, lambda x, a, t: L.mul(t, L.add(L.scalar(a, 1), L.mul(a, a))), "tan({0})")
+tan_p = _unary(
+    "tan", np.tan, lambda x, a, t: L.mul(t, L.add(L.scalar(a, 1), L.mul(a, a))), "tan({0})"
+)
 asin_p = _unary(
     "asin", np.arcsin,
     lambda x, a, t: L.div(t, L.sqrt(L.sub(L.scalar(x, 1), L.mul(x, x)))), "asin({0})",
@@ -151,7 +159,9 @@ atan_p = _unary(
 )
 sinh_p = _unary("sinh", np.sinh, lambda x, a, t: L.mul(t, L.cosh(x)), "sinh({0})")
 cosh_p = _unary("cosh", np.cosh, lambda x, a, t: L.mul(t, L.sinh(x)), "cosh({0})")
-tanh_p = _unary("tanh", np.tanh, lambda x, a, t: L.mul(t, L.sub(L.scalar(a, 1), L.mul(a, a))), "tanh({0})")
+tanh_p = _unary(
+    "tanh", np.tanh, lambda x, a, t: L.mul(t, L.sub(L.scalar(a, 1), L.mul(a, a))), "tanh({0})"
+)
 sqrt_p = _unary("sqrt", np.sqrt, lambda x, a, t: L.div(t, L.mul(L.scalar(a, 2), a)), "sqrt({0})")
 abs_p = _unary(
     "abs", np.abs, lambda x, a, t: L.select(L.ge(x, L.scalar(x, 0)), t, L.neg(t)), "fabs({0})"

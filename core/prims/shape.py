@@ -285,7 +285,7 @@ def _pad_shape(x, *, padding_config):
 
 def _pad_transpose(ct, x, *, padding_config):
     starts, limits, strides = [], [], []
-    for (lo, hi, interior), n in zip(padding_config, x.aval.shape):
+    for (lo, _hi, interior), n in zip(padding_config, x.aval.shape):
         starts.append(lo)
         limits.append(lo + max(0, n - 1) * (interior + 1) + 1 if n else lo)
         strides.append(interior + 1)

@@ -133,9 +133,14 @@ INDEXING = {
     "gather_2d": (lambda m, x: x[IDX, IDX[::-1] % 2] ** 2, (_mat(97, (3, 2)),)),
     "take_axis1": (lambda m, x: m.np.take(x, IDX, axis=1) ** 2, (_mat(98),)),
     "at_add": (lambda m, x, u: m.np.asarray(x).at[DUP].add(u) ** 2, (_vec(99), _vec(100))),
-    "at_add_rows": (lambda m, x, u: m.np.asarray(x).at[DUP].add(u * x[DUP]), (_mat(101, (3, 2)), _mat(102, (3, 2)))),
+    "at_add_rows": (
+        lambda m, x, u: m.np.asarray(x).at[DUP].add(u * x[DUP]),
+        (_mat(101, (3, 2)), _mat(102, (3, 2))),
+    ),
     "at_set": (lambda m, x, u: m.np.asarray(x).at[DUP[:2]].set(u[:2]) ** 2, (_vec(103), _vec(104))),
-    "at_multiply": (lambda m, x, u: m.np.asarray(x).at[DUP].multiply(u) ** 2, (_vec(105), _vec(106))),
+    "at_multiply": (
+        lambda m, x, u: m.np.asarray(x).at[DUP].multiply(u) ** 2, (_vec(105), _vec(106))
+    ),
     "at_multiply_zero_factor": (
         lambda m, x, u: m.np.asarray(x).at[DUP].multiply(u * np.array([0.0, 1.0, 1.0])),
         (_vec(107), _vec(108)),
@@ -146,8 +151,12 @@ PRODUCTS = {
     "dot_mv": (lambda m, a, v: m.np.dot(a, v), (_mat(110), _vec(111))),
     "dot_vv": (lambda m, u, v: m.np.dot(u, v), (_vec(112), _vec(113))),
     "matmul": (lambda m, a, b: a @ b, (_mat(114), _mat(115, (3, 2)))),
-    "matmul_batched": (lambda m, a, b: m.np.matmul(a, b), (_mat(116, (2, 2, 3)), _mat(117, (3, 2)))),
-    "einsum_ij_jk": (lambda m, a, b: m.np.einsum("ij,jk->ik", a, b), (_mat(118), _mat(119, (3, 2)))),
+    "matmul_batched": (
+        lambda m, a, b: m.np.matmul(a, b), (_mat(116, (2, 2, 3)), _mat(117, (3, 2)))
+    ),
+    "einsum_ij_jk": (
+        lambda m, a, b: m.np.einsum("ij,jk->ik", a, b), (_mat(118), _mat(119, (3, 2)))
+    ),
     "einsum_batch": (
         lambda m, a, b: m.np.einsum("bij,bj->bi", a, b), (_mat(120, (2, 2, 3)), _mat(121))
     ),

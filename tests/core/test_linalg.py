@@ -50,7 +50,8 @@ def test_einsum_matches_numpy_and_its_vjp_is_the_transpose(subscripts, shapes):
 
 
 @pytest.mark.parametrize(
-    "sa, sb", [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 2)), ((4, 2, 3), (3, 2)), ((2, 3), (4, 3, 2))]
+    "sa, sb",
+    [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 2)), ((4, 2, 3), (3, 2)), ((2, 3), (4, 3, 2))],
 )
 def test_matmul_and_dot_shapes(sa, sb):
     a, b = RNG.standard_normal(sa), RNG.standard_normal(sb)

@@ -81,7 +81,8 @@ def test_vmap_hessian_and_jit_grad_and_grad_jit():
         close(hs[k], f_hess(XS[k]))
     close(rc.jit(rc.grad(f))(X), f_grad(X))
     close(rc.grad(rc.jit(f))(X), f_grad(X))
-    close(rc.grad(rc.grad(rc.jit(lambda x: jnp.sin(x) * x)))(0.7), 2 * np.cos(0.7) - 0.7 * np.sin(0.7))
+    second = rc.grad(rc.grad(rc.jit(lambda x: jnp.sin(x) * x)))(0.7)
+    close(second, 2 * np.cos(0.7) - 0.7 * np.sin(0.7))
 
 
 def test_grad_of_vmapped_sum_and_vmap_of_vmap():
@@ -91,7 +92,8 @@ def test_grad_of_vmapped_sum_and_vmap_of_vmap():
         close(g[k], f_grad(XS[k]))
     close(rc.grad(rc.jit(total))(XS), g)
     mat = np.arange(12.0).reshape(3, 4) / 10
-    pairwise = rc.vmap(rc.vmap(lambda a, b: jnp.sin(a) * b**2, in_axes=(None, 0)), in_axes=(0, None))
+    inner = rc.vmap(lambda a, b: jnp.sin(a) * b**2, in_axes=(None, 0))
+    pairwise = rc.vmap(inner, in_axes=(0, None))
     out = pairwise(mat[:, 0], mat[0])
     close(out, np.sin(mat[:, 0])[:, None] * mat[0][None, :] ** 2)
     nested = rc.vmap(rc.vmap(lambda x: x * jnp.sum(x)))(np.arange(24.0).reshape(2, 3, 4))

@@ -1,0 +1,282 @@
+"""ReaxFF interaction lists (spec §3), built in NumPy outside any trace.
+
+``build_lists(positions, cell, pbc, types, params, control)`` returns a :class:`ReaxLists` of
+padded index arrays (capacities on the ``md.neighbors.bucket_capacity`` ladder, so jit caches
+hit) with masks:
+
+* bonds: directed entries i -> image of j within ``nbrhood_cutoff`` whose uncorrected bond order
+  is near LAMMPS's threshold ``BO'_raw >= c_bo`` or above; both directions are present.
+* angles: unordered pairs of distinct bond entries of the same centre;
+* torsions: bond entries (j->i, j->k, k->l), each central bond once;
+* hydrogen bonds: (donor bond j->i, acceptor image k) with a hydrogen j;
+* far pairs: the half list of every image within the nonbonded cutoff gp13.
+
+Every set is a *candidate* set: LAMMPS's discontinuous tests (distance cutoffs, ``BO'_raw >=
+c_bo``, ``BO > thb_cut``, products, ``BO >= 0.01`` for H-bond donors) are applied again to the
+traced values inside the energy, so the result is LAMMPS's selection at the evaluated geometry.
+The candidate tests here are looser by ``skin`` (Å, distances) and ``bo_margin`` (a factor on
+the bond-order thresholds, evaluated with the bond orders of the build geometry), so the lists
+stay valid for small displacements (finite differences, a few MD steps). Rebuild when atoms move
+more than about skin/2.
+
+Control keys (LAMMPS control file names): ``nbrhood_cutoff`` (5), ``hbond_cutoff`` (7.5; <= 0
+switches H-bonds off), ``thb_cutoff`` (0.001), ``thb_cutoff_sq`` (1e-5); reaxgrad's ``skin``
+(0.3 Å) and ``bo_margin`` (0.5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from reaxgrad.md.neighbors import bucket_capacity, half_pair_mask, neighbor_pairs
+
+from .bond_order import bond_orders, uncorrected
+
+CONTROL_DEFAULTS = {
+    "nbrhood_cutoff": 5.0,
+    "hbond_cutoff": 7.5,
+    "thb_cutoff": 0.001,
+    "thb_cutoff_sq": 0.00001,
+    "skin": 0.3,
+    "bo_margin": 0.5,
+}
+HB_THRESHOLD = 0.01
+
+
+@dataclass
+class ReaxLists:
+    """Padded interaction lists (a pytree). Index arrays are int64, shifts float64 (m, 3) image
+    vectors, masks bool. Bond entry b: ``bond_i[b] -> bond_j[b] + bond_shift[b]``. Angles, torsions
+    and H-bonds index bond entries; the thresholds are 0-d float arrays."""
+
+    types: np.ndarray
+    is_carbon: np.ndarray
+    bond_i: np.ndarray
+    bond_j: np.ndarray
+    bond_shift: np.ndarray
+    bond_mask: np.ndarray
+    bond_half: np.ndarray
+    angle_b1: np.ndarray
+    angle_b2: np.ndarray
+    angle_mask: np.ndarray
+    torsion_ij: np.ndarray
+    torsion_jk: np.ndarray
+    torsion_kl: np.ndarray
+    torsion_mask: np.ndarray
+    hbond_bond: np.ndarray
+    hbond_k: np.ndarray
+    hbond_shift: np.ndarray
+    hbond_mask: np.ndarray
+    far_i: np.ndarray
+    far_j: np.ndarray
+    far_shift: np.ndarray
+    far_mask: np.ndarray
+    bond_cut: np.ndarray
+    hbond_cut: np.ndarray
+    thb_cut: np.ndarray
+    thb_cutsq: np.ndarray
+
+    def counts(self) -> dict:
+        """Number of real (unpadded) candidates per list."""
+        return {name: int(np.sum(getattr(self, name + "_mask")))
+                for name in ("bond", "angle", "torsion", "hbond", "far")}
+
+
+def _pad(capacity, *arrays):
+    """Pad 1-d/2-d arrays with zeros to ``capacity`` rows; returns (*padded, mask)."""
+    m = len(arrays[0])
+    out = []
+    for a in arrays:
+        p = np.zeros((capacity,) + a.shape[1:], dtype=a.dtype)
+        p[:m] = a
+        out.append(p)
+    mask = np.zeros(capacity, dtype=bool)
+    mask[:m] = True
+    return (*out, mask)
+
+
+def _capacity(m, minimum):
+    return bucket_capacity(m, minimum=minimum)
+
+
+def _ranges(starts, counts):
+    total = int(counts.sum())
+    first = np.cumsum(counts) - counts
+    return np.arange(total, dtype=np.int64) - np.repeat(first - starts, counts)
+
+
+def _join(key_a, key_b):
+    """All (a, b) index pairs with key_a[a] == key_b[b]."""
+    order = np.argsort(key_b, kind="stable")
+    sorted_b = key_b[order]
+    start = np.searchsorted(sorted_b, key_a, "left")
+    counts = np.searchsorted(sorted_b, key_a, "right") - start
+    a = np.repeat(np.arange(len(key_a), dtype=np.int64), counts)
+    return a, order[_ranges(start, counts)]
+
+
+def _pairs(positions, cell, pbc, cutoff, half=False):
+    """(i, j, shifts) of every image within ``cutoff``. Fully periodic systems use the cell-list
+    search of ``md.neighbors``; others a direct search over atom pairs (``neighbor_pairs``
+    cannot bin a system that is flat along a non-periodic axis, e.g. a planar molecule)."""
+    pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))
+    if pbc.all():
+        i, j, sh = neighbor_pairs(positions, cell, pbc, cutoff, half=half)
+        return i.astype(np.int64), j.astype(np.int64), sh.astype(np.int64)
+    reps = []
+    for a in range(3):
+        if pbc[a]:
+            normal = np.cross(cell[(a + 1) % 3], cell[(a + 2) % 3])
+            spacing = abs(cell[a] @ normal) / np.linalg.norm(normal)
+            reps.append(int(np.ceil(cutoff / spacing)) + 1)
+        else:
+            reps.append(0)
+    grid = np.stack(np.meshgrid(*(np.arange(-r, r + 1) for r in reps), indexing="ij"), -1)
+    shifts = grid.reshape(-1, 3)
+    n = len(positions)
+    d = (positions[None, :, None, :] + (shifts @ cell)[None, None, :, :]
+         - positions[:, None, None, :])
+    close = np.einsum("ijsd,ijsd->ijs", d, d) <= cutoff * cutoff
+    close &= ~(np.eye(n, dtype=bool)[:, :, None] & ~shifts.any(axis=1)[None, None, :])
+    i, j, s = np.nonzero(close)
+    sh = shifts[s].astype(np.int64)
+    if half:
+        keep = half_pair_mask(i, j, sh)
+        i, j, sh = i[keep], j[keep], sh[keep]
+    return i.astype(np.int64), j.astype(np.int64), sh
+
+
+def _carbon_flags(params, types, elements):
+    if elements is not None:
+        names = np.array([str(e).upper()[:3] == "C" for e in elements])
+    else:  # no names given: recognise carbon by its mass
+        names = np.abs(np.asarray(params["mass"]) - 12.0) < 0.02
+    return names[types]
+
+
+def _settings(control):
+    settings = dict(CONTROL_DEFAULTS)
+    if control:
+        unknown = set(control) - set(settings) - {"tabulate_long_range", "bond_graph_cutoff"}
+        if unknown:
+            raise ValueError(f"unknown control keywords {sorted(unknown)}")
+        settings.update(control)
+    return settings
+
+
+def build_lists(positions, cell, pbc, types, params, control=None, *, elements=None,
+                minimum_capacity=64, previous=None) -> ReaxLists:
+    """Candidate interaction lists for ``positions`` (see the module docstring).
+
+    types: (n,) indices into the force field's atom types; params: ``to_params(ff)``;
+    control: dict of the keys in ``CONTROL_DEFAULTS``; elements: the force field's element
+    names (``ff.elements``; only "C" matters, for the C2 correction; default: carbon by mass).
+    previous: an earlier ReaxLists whose capacities are kept when the lists fit.
+    """
+    s = _settings(control)
+    positions = np.asarray(positions, dtype=np.float64)
+    cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, dtype=np.float64)
+    types = np.asarray(types, dtype=np.int64)
+    p = {k: np.asarray(v) for k, v in params.items()}
+    n = len(positions)
+    gp = p["gp"]
+    skin, margin = float(s["skin"]), float(s["bo_margin"])
+    thb, thb_sq = float(s["thb_cutoff"]), float(s["thb_cutoff_sq"])
+    bond_cut, hbond_cut = float(s["nbrhood_cutoff"]), float(s["hbond_cutoff"])
+    c_bo = 0.01 * gp[29]
+
+    def cap(name, m):
+        old = None if previous is None else len(getattr(previous, name))
+        if old is not None and m <= old:
+            return old
+        return _capacity(m, minimum_capacity)
+
+    # bonds
+    i, j, sh = _pairs(positions, cell, pbc, bond_cut + skin)
+    d = positions[j] - positions[i] + sh.astype(np.float64) @ cell
+    r = np.sqrt(np.einsum("md,md->m", d, d))
+    raw = np.asarray(uncorrected(r, types[i], types[j], p)[0])
+    keep = raw >= margin * c_bo
+    i, j, sh = i[keep], j[keep], sh[keep]
+    nb = len(i)
+    bcap = cap("bond_i", nb)
+    bond_i, bond_j, bond_shift, bond_mask = _pad(bcap, i, j, sh.astype(np.float64))
+    bond_half = np.zeros(bcap, dtype=bool)
+    bond_half[:nb] = half_pair_mask(i, j, sh)
+
+    empty_i, empty_f = np.zeros(1, np.int64), np.zeros((1, 3))
+    no = np.zeros(1, dtype=bool)
+    base = ReaxLists(
+        types=types, is_carbon=_carbon_flags(p, types, elements), bond_i=bond_i,
+        bond_j=bond_j, bond_shift=bond_shift, bond_mask=bond_mask, bond_half=bond_half,
+        angle_b1=empty_i, angle_b2=empty_i, angle_mask=no, torsion_ij=empty_i,
+        torsion_jk=empty_i, torsion_kl=empty_i, torsion_mask=no, hbond_bond=empty_i,
+        hbond_k=empty_i, hbond_shift=empty_f, hbond_mask=no, far_i=empty_i, far_j=empty_i,
+        far_shift=empty_f, far_mask=no, bond_cut=np.array(bond_cut), hbond_cut=np.array(hbond_cut),
+        thb_cut=np.array(thb), thb_cutsq=np.array(thb_sq))
+    bo_all = bond_orders(positions, cell, p, base)
+    bo = np.asarray(bo_all.bo)[:nb]
+    ti, tj = types[i], types[j]
+
+    # valence angles: pairs of entries of one centre, a < b
+    a, b = _join(i, i)
+    sel = (a < b) & (bo[a] > margin * thb) & (bo[b] > margin * thb)
+    sel &= bo[a] * bo[b] > margin * margin * thb_sq
+    a, b = a[sel], b[sel]
+    sel = p["angle_mask"][tj[a], ti[a], tj[b]].any(axis=-1)
+    a, b = a[sel], b[sel]
+    acap = cap("angle_b1", len(a))
+    angle_b1, angle_b2, angle_mask = _pad(acap, a, b)
+
+    # torsions: central entry jk (once per bond), ij from j's list, kl from k's list
+    central = np.flatnonzero(bond_half[:nb] & (bo > margin * thb))
+    c_idx, ij = _join(i[central], i)
+    jk = central[c_idx]
+    sel = (ij != jk) & (bo[ij] > margin * thb)
+    jk, ij = jk[sel], ij[sel]
+    t_idx, kl = _join(j[jk], i)
+    jk, ij = jk[t_idx], ij[t_idx]
+    shift_l = sh[jk] + sh[kl]
+    back = (j[kl] == i[jk]) & ~shift_l.any(axis=1)
+    same_end = (j[ij] == j[kl]) & (sh[ij] == shift_l).all(axis=1)
+    sel = ~back & ~same_end & (bo[kl] > margin * thb)
+    sel &= bo[ij] * bo[jk] * bo[kl] > margin * thb
+    jk, ij, kl = jk[sel], ij[sel], kl[sel]
+    sel = p["torsion_mask"][tj[ij], ti[jk], tj[jk], tj[kl]]
+    jk, ij, kl = jk[sel], ij[sel], kl[sel]
+    tcap = cap("torsion_ij", len(jk))
+    torsion_ij, torsion_jk, torsion_kl, torsion_mask = _pad(tcap, ij, jk, kl)
+
+    # hydrogen bonds: donor entries j->i of hydrogens j, acceptors by distance search
+    hb = p["p_hbond"]
+    if hbond_cut > 0 and np.any(hb[types] == 1):
+        donors = np.flatnonzero((hb[ti] == 1) & (hb[tj] == 2) & (bo >= margin * HB_THRESHOLD))
+        hi, hk, hs = _pairs(positions, cell, pbc, hbond_cut + skin)
+        acc = (hb[types[hi]] == 1) & (hb[types[hk]] == 2)
+        hi, hk, hs = hi[acc].astype(np.int64), hk[acc].astype(np.int64), hs[acc]
+        dn, ac = _join(i[donors], hi)
+        dn = donors[dn]
+        sel = (j[dn] != hk[ac]) & p["hbond_mask"][tj[dn], ti[dn], types[hk[ac]]]
+        dn, ac = dn[sel], ac[sel]
+        h_bond, h_k, h_shift = dn, hk[ac], hs[ac].astype(np.float64)
+    else:
+        h_bond, h_k, h_shift = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3))
+    hcap = cap("hbond_bond", len(h_bond))
+    hbond_bond, hbond_k, hbond_shift, hbond_mask = _pad(hcap, h_bond, h_k, h_shift)
+
+    # nonbonded half list
+    fi, fj, fs = _pairs(positions, cell, pbc, float(gp[12]) + skin, half=True)
+    fcap = cap("far_i", len(fi))
+    far_i, far_j, far_shift, far_mask = _pad(fcap, fi.astype(np.int64), fj.astype(np.int64),
+                                             fs.astype(np.float64))
+    del n
+    return ReaxLists(
+        types=types, is_carbon=base.is_carbon, bond_i=bond_i, bond_j=bond_j,
+        bond_shift=bond_shift, bond_mask=bond_mask, bond_half=bond_half, angle_b1=angle_b1,
+        angle_b2=angle_b2, angle_mask=angle_mask, torsion_ij=torsion_ij, torsion_jk=torsion_jk,
+        torsion_kl=torsion_kl, torsion_mask=torsion_mask, hbond_bond=hbond_bond, hbond_k=hbond_k,
+        hbond_shift=hbond_shift, hbond_mask=hbond_mask, far_i=far_i, far_j=far_j,
+        far_shift=far_shift, far_mask=far_mask, bond_cut=base.bond_cut, hbond_cut=base.hbond_cut,
+        thb_cut=base.thb_cut, thb_cutsq=base.thb_cutsq)

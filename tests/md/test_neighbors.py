@@ -1,0 +1,248 @@
+"""Neighbour lists against a brute-force image enumeration and against ASE."""
+
+import itertools
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.neighborlist import neighbor_list as ase_neighbor_list
+
+from reaxgrad.md import neighbors
+from reaxgrad.md.space import complete_cell, pair_displacements, plane_spacings
+
+
+def brute_force(positions, cell, pbc, cutoff):
+    """Every (i, j, shift) with |x_j + shift @ cell - x_i| <= cutoff, by looping over images."""
+    positions = np.asarray(positions, float)
+    full = complete_cell(cell, pbc)
+    # images far enough to cover unwrapped positions as well
+    frac = np.linalg.solve(full.T, positions.T).T
+    spread = np.ceil(np.ptp(frac, axis=0)) if len(frac) else np.zeros(3)
+    reach = [int(np.ceil(cutoff / h) + spread[a] + 1) if pbc[a] else 0
+             for a, h in enumerate(plane_spacings(full))]
+    rows = []
+    n = len(positions)
+    ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    ii, jj = ii.ravel(), jj.ravel()
+    for shift in itertools.product(*(range(-r, r + 1) for r in reach)):
+        d = positions[jj] + np.array(shift) @ full - positions[ii]
+        ok = np.einsum("pd,pd->p", d, d) <= cutoff * cutoff
+        if not any(shift):
+            ok &= ii != jj
+        for i, j in zip(ii[ok], jj[ok]):
+            rows.append((i, j, *shift))
+    return canonical(np.array(rows, dtype=np.int64).reshape(-1, 5))
+
+
+def canonical(rows):
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1, 5)
+    return rows[np.lexsort(rows.T[::-1])]
+
+
+def as_rows(i, j, shifts):
+    return canonical(np.column_stack([i, j, shifts]))
+
+
+def random_positions(rng, n, cell, spread=1.0):
+    return (rng.random((n, 3)) * spread) @ cell
+
+
+TRICLINIC = np.array([[5.0, 0.0, 0.0], [1.7, 4.6, 0.0], [-1.2, 0.9, 4.3]])
+CASES = {
+    "orthorhombic": (np.diag([7.0, 8.0, 9.0]), (True, True, True), 40, 3.5),
+    "triclinic": (TRICLINIC, (True, True, True), 30, 4.0),
+    "tiny_cell": (np.diag([2.1, 2.6, 3.1]), (True, True, True), 3, 5.7),
+    "tiny_triclinic": (TRICLINIC * 0.45, (True, True, True), 4, 5.5),
+    "skewed": (np.array([[4.0, 0, 0], [3.6, 2.0, 0], [3.1, 1.7, 2.2]]), (True,) * 3, 6, 5.0),
+    "slab": (np.diag([6.0, 6.5, 20.0]), (True, True, False), 25, 4.0),
+    "wire": (TRICLINIC, (False, True, False), 12, 5.0),
+    "free": (np.diag([15.0, 15.0, 15.0]), (False, False, False), 50, 4.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_matches_brute_force(name):
+    cell, pbc, n, cutoff = CASES[name]
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    positions = random_positions(rng, n, cell)
+    got = as_rows(*neighbors.neighbor_pairs(positions, cell, pbc, cutoff))
+    np.testing.assert_array_equal(got, brute_force(positions, cell, pbc, cutoff))
+
+
+@pytest.mark.parametrize("name", ["triclinic", "tiny_cell", "slab"])
+def test_unwrapped_positions(name):
+    """Shifts refer to the positions as given, also far outside the cell."""
+    cell, pbc, n, cutoff = CASES[name]
+    rng = np.random.default_rng(7)
+    positions = random_positions(rng, n, cell, spread=3.0) - cell.sum(axis=0)
+    i, j, shifts = neighbors.neighbor_pairs(positions, cell, pbc, cutoff)
+    d = pair_displacements(positions, cell, i, j, shifts)
+    assert np.all(np.linalg.norm(d, axis=1) <= cutoff + 1e-9)
+    np.testing.assert_array_equal(as_rows(i, j, shifts),
+                                  brute_force(positions, cell, pbc, cutoff))
+
+
+@pytest.mark.parametrize("name", ["orthorhombic", "triclinic", "tiny_triclinic", "slab"])
+def test_matches_ase(name):
+    cell, pbc, n, cutoff = CASES[name]
+    rng = np.random.default_rng(3)
+    atoms = Atoms(f"H{n}", positions=random_positions(rng, n, cell), cell=cell, pbc=pbc)
+    ai, aj, ashift = ase_neighbor_list("ijS", atoms, cutoff)
+    got = as_rows(*neighbors.neighbor_pairs(atoms.positions, atoms.cell.array, atoms.pbc,
+                                            cutoff))
+    np.testing.assert_array_equal(got, as_rows(ai, aj, ashift))
+
+
+def test_single_atom_sees_its_images():
+    cell = np.diag([2.0, 3.0, 10.0])
+    i, j, shifts = neighbors.neighbor_pairs([[0.5, 0.5, 0.5]], cell, True, 4.0)
+    assert np.all(i == 0) and np.all(j == 0)
+    lengths = np.linalg.norm(shifts @ cell, axis=1)
+    assert np.all((lengths > 0) & (lengths <= 4.0))
+    # (+-1,0,0), (+-2,0,0), (0,+-1,0), (+-1,+-1,0): 4 + 2 + 4 = 10 images
+    assert len(i) == 10
+
+
+def test_cutoff_is_inclusive():
+    positions = [[1.0, 1.0, 1.0], [3.0, 1.0, 1.0]]
+    i, _, _ = neighbors.neighbor_pairs(positions, np.diag([10.0] * 3), True, 2.0)
+    assert len(i) == 2
+
+
+def test_half_list_is_canonical_half_of_full():
+    cell, pbc, n, cutoff = CASES["tiny_triclinic"]
+    positions = random_positions(np.random.default_rng(1), n, cell)
+    full = neighbors.neighbor_pairs(positions, cell, pbc, cutoff)
+    hi, hj, hs = neighbors.neighbor_pairs(positions, cell, pbc, cutoff, half=True)
+    assert np.all(neighbors.half_pair_mask(hi, hj, hs))
+    mirrored = np.concatenate([as_rows(hi, hj, hs), as_rows(hj, hi, -hs)])
+    np.testing.assert_array_equal(canonical(mirrored), as_rows(*full))
+
+
+def test_sorted_output_groups_by_i():
+    cell, pbc, n, cutoff = CASES["triclinic"]
+    positions = random_positions(np.random.default_rng(2), n, cell)
+    i, j, shifts = neighbors.neighbor_pairs(positions, cell, pbc, cutoff, sort=True)
+    assert np.all(np.diff(i) >= 0)
+    np.testing.assert_array_equal(as_rows(i, j, shifts),
+                                  brute_force(positions, cell, pbc, cutoff))
+
+
+def test_free_boundaries_with_zero_cell_and_sparse_atoms():
+    rng = np.random.default_rng(4)
+    positions = np.concatenate([rng.random((20, 3)) * 4.0, rng.random((20, 3)) * 4.0 + 500.0])
+    got = as_rows(*neighbors.neighbor_pairs(positions, None, False, 3.0))
+    np.testing.assert_array_equal(got, brute_force(positions, np.zeros((3, 3)), (False,) * 3,
+                                                   3.0))
+
+
+def test_empty_and_zero_cutoff():
+    i, j, s = neighbors.neighbor_pairs(np.zeros((0, 3)), np.eye(3), True, 3.0)
+    assert len(i) == len(j) == len(s) == 0
+    i, _, _ = neighbors.neighbor_pairs(np.zeros((2, 3)), np.eye(3), True, 0.0)
+    assert len(i) == 0
+
+
+def test_bigger_random_system_against_ase():
+    rng = np.random.default_rng(5)
+    cell = np.array([[18.0, 0, 0], [4.0, 17.0, 0], [-3.0, 2.5, 16.0]])
+    atoms = Atoms("H500", positions=random_positions(rng, 500, cell), cell=cell, pbc=True)
+    ai, aj, ashift = ase_neighbor_list("ijS", atoms, 6.0)
+    got = as_rows(*neighbors.neighbor_pairs(atoms.positions, cell, True, 6.0,
+                                            bins_per_cutoff=2))
+    np.testing.assert_array_equal(got, as_rows(ai, aj, ashift))
+
+
+@pytest.mark.parametrize("growth,expected", [(2.0, [64, 64, 128, 1024]),
+                                             (1.25, [64, 64, 80, 1184])])
+def test_bucket_capacity_ladder(growth, expected):
+    got = [neighbors.bucket_capacity(n, growth=growth) for n in (0, 64, 65, 1000)]
+    assert got == expected
+
+
+def test_padded_list_and_mask():
+    cell, pbc, n, cutoff = CASES["triclinic"]
+    positions = random_positions(np.random.default_rng(6), n, cell)
+    nl = neighbors.neighbor_list(positions, cell, pbc, cutoff)
+    assert nl.capacity == neighbors.bucket_capacity(nl.n_pairs)
+    assert nl.mask.sum() == nl.n_pairs and not nl.mask[nl.n_pairs:].any()
+    np.testing.assert_array_equal(as_rows(*nl.pairs()), brute_force(positions, cell, pbc,
+                                                                     cutoff))
+    d = nl.displacements(positions, cell)
+    assert d.shape == (nl.capacity, 3)
+    assert np.all(d[~nl.mask] == 0.0)
+    assert np.all(np.linalg.norm(d[nl.mask], axis=1) <= cutoff + 1e-9)
+
+
+def test_verlet_update_keeps_capacity_and_stays_exact():
+    cell, pbc, n, cutoff = CASES["orthorhombic"]
+    rng = np.random.default_rng(8)
+    positions = random_positions(rng, n, cell)
+    nl = neighbors.neighbor_list(positions, cell, pbc, cutoff, skin=0.6)
+    # a small move: the list is still valid and is returned unchanged
+    moved = positions + rng.normal(0, 0.05, positions.shape)
+    assert not nl.needs_rebuild(moved, cell)
+    assert nl.update(moved, cell) is nl
+    # every pair within the cutoff is still in the list
+    i, j, s = nl.pairs()
+    r = np.linalg.norm(pair_displacements(moved, cell, i, j, s), axis=1)
+    np.testing.assert_array_equal(as_rows(i[r <= cutoff], j[r <= cutoff], s[r <= cutoff]),
+                                  brute_force(moved, cell, pbc, cutoff))
+    # a move beyond skin/2 triggers a rebuild with the same capacity
+    moved2 = positions.copy()
+    moved2[0] += [0.4, 0.0, 0.0]
+    assert nl.needs_rebuild(moved2, cell)
+    nl2 = nl.update(moved2, cell)
+    assert nl2 is not nl and nl2.capacity == nl.capacity
+    np.testing.assert_array_equal(as_rows(*nl2.pairs()),
+                                  brute_force(moved2, cell, pbc, cutoff + 0.6))
+    # a changed cell triggers a rebuild
+    assert nl.needs_rebuild(positions, cell * 1.01)
+
+
+def test_capacity_grows_and_shrinks_by_buckets():
+    rng = np.random.default_rng(9)
+    cell = np.diag([10.0] * 3)
+    positions = random_positions(rng, 60, cell)
+    nl = neighbors.neighbor_list(positions, cell, True, 3.0, minimum=16)
+    bigger = neighbors.neighbor_list(positions, cell, True, 5.0, minimum=16,
+                                     previous_capacity=nl.capacity)
+    assert bigger.capacity == neighbors.bucket_capacity(bigger.n_pairs, minimum=16)
+    assert bigger.capacity > nl.capacity
+    # slightly fewer pairs: same shape
+    similar = neighbors.neighbor_list(positions, cell, True, 4.9, minimum=16,
+                                      previous_capacity=bigger.capacity)
+    assert similar.capacity == bigger.capacity
+    # far fewer pairs: back down the ladder
+    smaller = neighbors.neighbor_list(positions, cell, True, 2.0, minimum=16,
+                                      previous_capacity=bigger.capacity)
+    assert smaller.capacity == neighbors.bucket_capacity(smaller.n_pairs, minimum=16)
+    assert smaller.capacity < bigger.capacity
+
+
+def test_fixed_capacity_too_small_raises():
+    positions = random_positions(np.random.default_rng(10), 30, np.diag([6.0] * 3))
+    with pytest.raises(ValueError):
+        neighbors.neighbor_list(positions, np.diag([6.0] * 3), True, 4.0, capacity=8)
+
+
+def test_displacements_are_differentiable_in_the_engine():
+    core = pytest.importorskip("reaxgrad.core")
+    rnp = core.numpy
+    cell, pbc, n, cutoff = CASES["tiny_triclinic"]
+    positions = random_positions(np.random.default_rng(11), n, cell)
+    i, j, s = neighbors.neighbor_pairs(positions, cell, pbc, cutoff)
+
+    def energy(x, c):
+        d = pair_displacements(x, c, i, j, s)
+        return rnp.sum(rnp.exp(-rnp.sum(d * d, axis=1)))
+
+    g_pos, g_cell = core.grad(energy, argnums=(0, 1))(positions, cell)
+    d = pair_displacements(positions, cell, i, j, s)
+    w = -2.0 * np.exp(-np.einsum("pd,pd->p", d, d))[:, None] * d
+    expect_pos = np.zeros_like(positions)
+    np.add.at(expect_pos, j, w)
+    np.add.at(expect_pos, i, -w)
+    np.testing.assert_allclose(np.asarray(g_pos), expect_pos, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(g_cell), s.astype(float).T @ w, rtol=1e-10,
+                               atol=1e-12)
