@@ -4,10 +4,10 @@ from __future__ import annotations
 import functools
 
 from . import lax
-from .ad_util import instantiate, is_undefined
+from .ad_util import Zero, instantiate, is_undefined
 from .aval import ShapedArray
 from .primitive import Primitive, impl_rules, shape_rules, transpose_rules
-from .trace import Tracer, find_top_trace, full_raise
+from .trace import Tracer, find_top_trace, full_raise, get_aval
 from .tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
 
 
@@ -57,26 +57,40 @@ class custom_vjp:
 
 
 def _split_jvp_args(trace, cf, args):
-    """Primal and tangent pytrees of the differentiable arguments, plus the others."""
-    from .jvp import JVPTracer
-
-    primals, tangents = [], []
+    """Primal and tangent pytrees of the differentiable arguments, the other arguments, and
+    whether every tangent is a symbolic zero."""
+    primals, tangents, all_zero = [], [], True
     for i, a in enumerate(args):
         if i in cf.nondiff_argnums:
             continue
         leaves, tree = tree_flatten(a)
         raised = [full_raise(trace, x) for x in leaves]
+        all_zero = all_zero and all(type(r.tangent) is Zero for r in raised)
         primals.append(tree_unflatten(tree, [r.primal for r in raised]))
         tangents.append(tree_unflatten(tree, [instantiate(r.tangent) for r in raised]))
-        assert all(isinstance(r, JVPTracer) for r in raised)
     nondiff = [args[i] for i in cf.nondiff_argnums]
-    return nondiff, tuple(primals), tuple(tangents)
+    return nondiff, tuple(primals), tuple(tangents), all_zero
+
+
+def _call_primal(trace, cf, args, primals):
+    """Nothing to differentiate: evaluate the function below this trace, zero tangents."""
+    from .jvp import JVPTracer
+
+    full = list(args)
+    it = iter(primals)
+    for i in range(len(full)):
+        if i not in cf.nondiff_argnums:
+            full[i] = next(it)
+    out = cf.fun(*full)
+    return tree_map(lambda o: JVPTracer(trace, o, Zero(get_aval(o))), out)
 
 
 def custom_jvp_process(trace, cf: custom_jvp, args):
     from .jvp import JVPTracer
 
-    nondiff, primals, tangents = _split_jvp_args(trace, cf, args)
+    nondiff, primals, tangents, all_zero = _split_jvp_args(trace, cf, args)
+    if all_zero:
+        return _call_primal(trace, cf, args, primals)
     out, t_out = cf.jvp(*nondiff, primals, tangents)
     return tree_map(lambda p, t: JVPTracer(trace, p, t), out, t_out)
 
@@ -118,7 +132,9 @@ transpose_rules[custom_lin_p] = _custom_lin_transpose
 def custom_vjp_process(trace, cf: custom_vjp, args):
     from .jvp import JVPTracer
 
-    nondiff, primals, tangents = _split_jvp_args(trace, cf, args)
+    nondiff, primals, tangents, all_zero = _split_jvp_args(trace, cf, args)
+    if all_zero:
+        return _call_primal(trace, cf, args, primals)
     full = list(args)
     it = iter(primals)
     for i in range(len(full)):

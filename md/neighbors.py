@@ -80,7 +80,9 @@ class _Bins:
         n = len(frac)
         spacing = plane_spacings(full_cell)
         lo = np.where(pbc, 0.0, frac.min(axis=0))
-        span = np.where(pbc, 1.0, frac.max(axis=0) - lo + 1e-9)
+        # free axes: at least one cutoff wide, so that a flat or linear molecule does not
+        # get bins of near-zero width (and an enormous stencil)
+        span = np.where(pbc, 1.0, np.maximum(frac.max(axis=0) - lo + 1e-9, cutoff / spacing))
         thickness = cutoff / bins_per_cutoff
         while True:
             n_bins = np.maximum(np.floor(span * spacing / thickness).astype(np.int64), 1)

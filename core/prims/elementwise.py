@@ -189,7 +189,9 @@ def _integer_pow_impl(x, *, y):
             base = base * base
     if y < 0:
         return 1 / acc
-    return acc if acc is not x else x.copy()
+    if acc is x:  # y == 1: a fresh array (Python scalars, e.g. jit arguments, are immutable)
+        return x.copy() if hasattr(x, "copy") else x
+    return acc
 
 
 integer_pow_p = _define("integer_pow", _integer_pow_impl, 1)
@@ -303,7 +305,8 @@ def _pow_jvp(primals, tangents):
         jac = L.select(
             L.eq(y, L.scalar(y, 0)),
             L.scalar(y, 0),
-            L.mul(_replace_zero(y), L.pow(x, L.sub(y, L.scalar(y, 1)))),
+            # y == 0 uses exponent 0 here (not -1) so that x == 0 does not overflow
+            L.mul(_replace_zero(y), L.pow(x, L.sub(_replace_zero(y), L.scalar(y, 1)))),
         )
         out = add_tangents(out, _bcast(L.mul(tx, jac), ans))
     if type(ty) is not Zero:
@@ -432,8 +435,15 @@ def _select_transpose(ct, pred, x, y):
 jvp_rules[select_p] = _select_jvp
 transpose_rules[select_p] = _select_transpose
 
+def _convert_impl(x, *, new_dtype):
+    """x.astype(new_dtype); Python scalars (jit passes them through unchanged) have no astype."""
+    if hasattr(x, "astype"):
+        return x.astype(new_dtype)
+    return np.asarray(x, dtype=new_dtype)
+
+
 convert_element_type_p = _define(
-    "convert_element_type", lambda x, *, new_dtype: x.astype(new_dtype), 1, "(({new_dtype}) {0})"
+    "convert_element_type", _convert_impl, 1, "(({new_dtype}) {0})"
 )
 
 

@@ -33,20 +33,32 @@ Conventions (``convention=``)
   LAMMPS-convention forces with respect to parameters is the exact derivative of the computed
   quantity. Caveat: in this convention ``dq/dx`` is reported as zero (by design), and the
   LAMMPS energy is not stationary in q (23.02 ≠ 332.06371/14.4), so the fixed-charge forces
-  are not the total derivative of the energy along the QEq solution (about 5e-4 relative):
-  MD with them does not conserve the reported energy exactly, as in LAMMPS.
+  are not the total derivative of the energy along the QEq solution (~1 % of the
+  electrostatic forces, ~5e-4 of the total ReaxFF forces in the spec's example): MD with them
+  does not conserve the reported energy exactly, as in LAMMPS.
 ``"consistent"``: one constant. The energies keep LAMMPS's formulas (``ep`` with 332.06371,
   ``eqeq`` with 23.02) and the matrix uses k = 332.06371/23.02 eV·Å and the pair style's taper
   (gp12/gp13), so the charges make the reported ``ep + eqeq`` stationary under Σq = Q (ACKS2:
   the reported energy is stationary in q and u). Everything is differentiated exactly through
   the solve; forces are the total derivative, which here equals the fixed-charge derivative
-  (stationarity), so MD conserves energy. Charges differ from LAMMPS's by ~0.2 %.
+  (stationarity), so MD conserves energy. The constant changes by 0.17 %, the charges by
+  up to ~1 % (0.004 e in a water box, 0.011 e in PETN), electrostatic forces by 1–3 %.
 
-Iterative solver (planned): for large systems ``solver="cg"`` will replace the dense solve by
-a (preconditioned) conjugate-gradient solve on the sparse pair list with a warm start
-(``guess=`` the previous charges), differentiated implicitly by a ``custom_vjp`` whose backward
-pass solves the transposed system the same way. The public signatures already carry
-``solver`` and ``guess``; only ``solver="direct"`` exists now.
+Solvers (``solver=``)
+---------------------
+``"direct"`` (default): dense ``jnp.linalg.solve`` of the bordered system, O(n²) memory and
+  O(n³) time; every transform (grad, jacfwd, jit, vmap, higher orders) works through it.
+``"cg"`` (QEq/EEM only, for large systems): the sparse matrix from the pair list, LAMMPS's two
+  solves ``Hs = −χ, Ht = −1`` by Jacobi-preconditioned CG (SciPy) to a relative residual
+  ``tol``, warm-started from ``guess`` (the ``full_output`` of the previous call: MD steps),
+  and ``q = s + ((Q − Σs)/Σt)·t``. Differentiated implicitly by a ``custom_vjp`` whose backward
+  pass is one more CG solve with the (symmetric) matrix. Because the engine has no loop
+  primitive (while_loop) nor custom_linear_solve, CG runs on concrete values: eager
+  evaluation and reverse mode with scalar outputs work (grad, vjp, value_and_grad; in the
+  "lammps" convention also a parameter gradient of forces, i.e. grad of grad, since the
+  position derivative never reaches the solve). jit, vmap, jvp, jacfwd, jacrev (a vmapped
+  pullback) and, in the "consistent" convention, grad of grad raise a TypeError. MD under
+  jit can pass charges from an eager CG call to ``coulomb_energy`` ("lammps" forces).
 
 Padding: ``pairs`` may be padded (mask False); atoms may not (every atom takes part).
 """
@@ -55,8 +67,11 @@ from __future__ import annotations
 import numpy as np
 
 import reaxgrad.core.numpy as jnp
-from reaxgrad.core import stop_gradient
+from reaxgrad.core import custom_vjp, stop_gradient
+from reaxgrad.core.ad_util import Zero
+from reaxgrad.core.jvp import JVPTracer
 from reaxgrad.core.ops import segment_sum
+from reaxgrad.core.trace import Tracer
 
 from .coulomb import (
     C_ELE,
@@ -68,15 +83,17 @@ from .coulomb import (
     pair_geometry,
     shielded_coulomb,
     softness_kernel,
+    take,
     taper_range,
 )
 from .taper import taper
 
-__all__ = ["CONVENTIONS", "METHODS", "electrostatic_energy", "equilibrate", "hardness_matrix",
-           "softness_matrix"]
+__all__ = ["CONVENTIONS", "METHODS", "SOLVERS", "electrostatic_energy", "equilibrate",
+           "hardness_matrix", "softness_matrix"]
 
 METHODS = ("qeq", "eem", "acks2")
 CONVENTIONS = ("lammps", "consistent")
+SOLVERS = ("direct", "cg")
 K_CONSISTENT = C_ELE / K_POL  # eV·Å: the Coulomb constant that makes QEq minimise ep + eqeq
 
 
@@ -87,48 +104,136 @@ def _scatter_pairs(values, i, j, n):
     return jnp.reshape(flat, (n, n))
 
 
-def hardness_matrix(positions, cell, params, types, pairs, *, constant=K_QEQ, swa=None,
-                    swb=None):
-    """The QEq matrix H (eV/e²) of §19: η on the diagonal plus constant·Tap/(r³ + Γ)^(1/3)
-    summed over every image pair within swb (default gp12, gp13)."""
-    types = np.asarray(types)
+def _hardness_entries(positions, cell, params, types, pairs, constant, swa, swb):
+    """(i, j, h, diag): the pair entries of H (0 where not valid) and its η diagonal."""
     lo, hi = taper_range(params)
     swa = lo if swa is None else swa
     swb = hi if swb is None else swb
     i, j, r, valid = pair_geometry(positions, cell, pairs, swb)
+    ti, tj = take(types, i), take(types, j)
     gamma = params["gamma"]
-    h = constant * taper(r, swa, swb) * shielded_coulomb(r, gamma[types[i]], gamma[types[j]])
-    n = len(types)
-    eye = np.eye(n)
-    return _scatter_pairs(jnp.where(valid, h, 0.0), i, j, n) + eye * params["eta"][types]
+    h = constant * taper(r, swa, swb) * shielded_coulomb(r, take(gamma, ti), take(gamma, tj))
+    return i, j, jnp.where(valid, h, 0.0), take(params["eta"], types)
+
+
+def hardness_matrix(positions, cell, params, types, pairs, *, constant=K_QEQ, swa=None,
+                    swb=None):
+    """The QEq matrix H (eV/e²) of §19: η on the diagonal plus constant·Tap/(r³ + Γ)^(1/3)
+    summed over every image pair within swb (default gp12, gp13)."""
+    i, j, h, diag = _hardness_entries(positions, cell, params, types, pairs, constant, swa, swb)
+    n = jnp.shape(types)[0]
+    return _scatter_pairs(h, i, j, n) + np.eye(n) * diag
 
 
 def softness_matrix(positions, cell, params, types, pairs, *, swb=None):
     """The ACKS2 matrix X of §20: X_ij = Σ_n X(r_ij,n) for r <= ½(bcut_i + bcut_j) (and swb),
     X_ii = −Σ_(j,n) X(r) over the other entries of the row (self-images cancel)."""
-    types = np.asarray(types)
     swb = taper_range(params)[1] if swb is None else swb
     i, j, r, valid = pair_geometry(positions, cell, pairs, swb)
-    x, inside = softness_kernel(r, params, types[i], types[j])
-    n = len(types)
+    x, inside = softness_kernel(r, params, take(types, i), take(types, j))
+    n = jnp.shape(types)[0]
     off = _scatter_pairs(jnp.where(jnp.logical_and(valid, inside), x, 0.0), i, j, n)
     return off - np.eye(n) * jnp.sum(off, axis=1)
 
 
-def _check(method, convention, solver, guess):
+def _check(method, convention, solver):
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {CONVENTIONS}, not {convention!r}")
-    if solver != "direct":
-        raise NotImplementedError(f"solver {solver!r}: only the dense 'direct' solve exists yet")
-    del guess  # reserved for the iterative solver's warm start
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, not {solver!r}")
+    if solver == "cg" and method == "acks2":
+        raise NotImplementedError("solver='cg' needs a positive definite matrix (QEq/EEM); "
+                                  "the ACKS2 system is a saddle point: use solver='direct'")
 
 
-def _solve(positions, cell, params, types, pairs, total_charge, method, convention, swa, swb):
+# ---- iterative path: sparse CG (SciPy) on concrete values, differentiated implicitly
+
+
+def _concrete(*values):
+    for v in values:
+        if isinstance(v, Tracer):
+            raise TypeError("solver='cg' runs SciPy's CG on concrete values: it works eagerly "
+                            "and under grad/vjp of scalar functions, not under jit, vmap, jvp, "
+                            "jacfwd or jacrev; use solver='direct' there")
+    return [np.asarray(v, dtype=np.float64) for v in values]
+
+
+def _drop_zero_tangents(x):
+    """Engine workaround: a custom_vjp function called under grad with inputs whose tangents
+    are all symbolic zeros (here: positions behind stop_gradient, "lammps" convention) binds
+    its linearisation with instantiated zero tangents, which then runs eagerly and raises
+    "can't apply forward-mode differentiation". Unwrap such JVP levels first: the value does
+    not depend on that level's variables, so this is exact."""
+    while isinstance(x, JVPTracer) and type(x.tangent) is Zero:
+        x = x.primal
+    return x
+
+
+def _sparse_hardness(i, j, h, diag):
+    from scipy.sparse import coo_matrix
+
+    n = len(diag)
+    i, j = np.asarray(i), np.asarray(j)
+    rows = np.concatenate([i, j, np.arange(n)])
+    cols = np.concatenate([j, i, np.arange(n)])
+    return coo_matrix((np.concatenate([h, h, diag]), (rows, cols)), shape=(n, n)).tocsr()
+
+
+def _pcg(a, b, guess, tol):
+    """Jacobi-preconditioned CG, relative residual tol, warm start."""
+    from scipy.sparse.linalg import LinearOperator, cg
+
+    inv_diag = 1.0 / a.diagonal()
+    precond = LinearOperator(a.shape, matvec=lambda v: inv_diag * v, dtype=np.float64)
+    x, info = cg(a, b, x0=guess, rtol=tol, atol=0.0, maxiter=10 * len(b) + 100, M=precond)
+    if info != 0:
+        raise RuntimeError(f"QEq CG did not converge to rtol {tol} ({info} iterations)")
+    return x
+
+
+def _sparse_solve_impl(i, j, tol, guess, h, diag, b):
+    h, diag, b = _concrete(h, diag, b)
+    return _pcg(_sparse_hardness(i, j, h, diag), b, guess, tol)
+
+
+def _sparse_solve_fwd(i, j, tol, guess, h, diag, b):
+    x = _sparse_solve_impl(i, j, tol, guess, h, diag, b)
+    return x, (h, diag, x)
+
+
+def _sparse_solve_bwd(i, j, tol, guess, res, ct):
+    """x = H⁻¹b, H symmetric: λ = H⁻¹ct; db = λ, d diag = −λx, dh_p = −(λ_i x_j + λ_j x_i)."""
+    h, diag, x = _concrete(*res)
+    (ct,) = _concrete(ct)
+    lam = _pcg(_sparse_hardness(i, j, h, diag), ct, None, tol)
+    return -(lam[i] * x[j] + lam[j] * x[i]), -lam * x, lam
+
+
+_sparse_solve = custom_vjp(_sparse_solve_impl, nondiff_argnums=(0, 1, 2, 3))
+_sparse_solve.defvjp(_sparse_solve_fwd, _sparse_solve_bwd)
+
+
+def _solve_cg(positions, cell, params, types, pairs, total_charge, constant, swa, swb, guess,
+              tol):
+    """QEq by LAMMPS's two solves H s = −χ, H t = −1, q = s + ((Q − Σs)/Σt)·t (sparse CG)."""
+    i, j, h, diag = _hardness_entries(positions, cell, params, types, pairs, constant, swa, swb)
+    i, j = np.asarray(i), np.asarray(j)
+    guess = guess or {}
+    chi = take(params["chi"], types)
+    n = jnp.shape(types)[0]
+    h, diag, b = (_drop_zero_tangents(v) for v in (h, diag, -chi))
+    s = _sparse_solve(i, j, tol, guess.get("s"), h, diag, b)
+    t = _sparse_solve(i, j, tol, guess.get("t"), h, diag, -np.ones(n))
+    mu = (total_charge - jnp.sum(s)) / jnp.sum(t)
+    return {"q": s + mu * t, "u": None, "mu": mu, "s": s, "t": t}
+
+
+def _solve(positions, cell, params, types, pairs, total_charge, method, convention, swa, swb,
+           solver="direct", guess=None, tol=1e-10):
     """dict(q=..., u=... or None, mu=...): the charge-equilibration solution."""
-    types = np.asarray(types)
-    n = len(types)
+    n = jnp.shape(types)[0]
     if convention == "lammps":
         positions = stop_gradient(positions)
         cell = None if cell is None else stop_gradient(cell)
@@ -138,9 +243,12 @@ def _solve(positions, cell, params, types, pairs, total_charge, method, conventi
             raise ValueError("convention='consistent' uses the pair taper (gp12, gp13); "
                              "swa/swb apply to convention='lammps' only")
         constant = K_CONSISTENT
+    if solver == "cg":
+        return _solve_cg(positions, cell, params, types, pairs, total_charge, constant, swa,
+                         swb, guess, tol)
     h = hardness_matrix(positions, cell, params, types, pairs, constant=constant, swa=swa,
                         swb=swb)
-    chi = params["chi"][types]
+    chi = take(params["chi"], types)
     ones, zeros = np.ones((n, 1)), np.zeros((n, 1))
     qtot = jnp.reshape(jnp.asarray(total_charge, dtype=np.float64), (1,))
     if method in ("qeq", "eem"):
@@ -163,33 +271,37 @@ def _solve(positions, cell, params, types, pairs, total_charge, method, conventi
 
 def equilibrate(positions, cell, params, types, pairs, total_charge=0.0, method="qeq",
                 convention="lammps", *, swa=None, swb=None, solver="direct", guess=None,
-                full_output=False):
+                tol=1e-10, full_output=False):
     """Equilibrated charges q (n,) in e, as a differentiable function of its inputs.
 
     positions (n, 3) Å; cell (3, 3) rows = lattice vectors, or None (free); params: the tables
-    of ``to_params`` (``chi eta gamma gp``, ACKS2 also ``bcut_acks2``); types: concrete (n,)
-    type indices; pairs: the far-pair half list (i, j, shifts, mask) within gp13 (see
-    ``coulomb``). total_charge: Σq (may be traced). method: "qeq" = "eem" | "acks2".
-    convention: "lammps" | "consistent" (module docstring). swa, swb: the QEq taper (fix
-    cutlo/cuthi), "lammps" only; default gp12, gp13. solver/guess: reserved (only "direct").
-    full_output: return dict(q, u, mu) instead (u: ACKS2 potentials in eV, None for QEq;
-    mu: the Lagrange multiplier of Σq = Q, minus the equalised electronegativity, in eV).
+    of ``to_params`` (``chi eta gamma gp``, ACKS2 also ``bcut_acks2``); types: (n,) type
+    indices (concrete or traced); pairs: the far-pair half list (i, j, shifts, mask) within
+    gp13, or a ``ReaxLists`` (see ``coulomb``). total_charge: Σq (may be traced). method:
+    "qeq" = "eem" | "acks2". convention: "lammps" | "consistent" (module docstring).
+    swa, swb: the QEq taper (fix cutlo/cuthi), "lammps" only; default gp12, gp13.
+    solver: "direct" (dense bordered solve; jit, vmap, every transform) or "cg" (QEq/EEM only:
+    sparse Jacobi-preconditioned CG to relative residual ``tol`` with warm start ``guess`` =
+    the ``full_output`` dict of a previous call; eager and reverse mode only, see above).
+    full_output: return dict(q, u, mu[, s, t]) instead (u: ACKS2 potentials in eV, None for
+    QEq; mu: the Lagrange multiplier of Σq = Q, minus the equalised electronegativity, in eV;
+    s, t: the two CG solutions, the warm start of the next call).
     """
-    _check(method, convention, solver, guess)
+    _check(method, convention, solver)
     out = _solve(positions, cell, params, types, pairs, total_charge, method, convention, swa,
-                 swb)
+                 swb, solver, guess, tol)
     return out if full_output else out["q"]
 
 
 def electrostatic_energy(positions, cell, params, types, pairs, total_charge=0.0,
                          method="qeq", convention="lammps", *, swa=None, swb=None,
-                         solver="direct", guess=None):
+                         solver="direct", guess=None, tol=1e-10):
     """dict(ep, eqeq, q[, u]): equilibrated charges and the two charge-dependent terms as
     LAMMPS reports them (kcal/mol; ACKS2 terms included in ep and eqeq). Differentiate
-    ``ep + eqeq`` for forces/stress in the chosen convention."""
-    _check(method, convention, solver, guess)
+    ``ep + eqeq`` for forces/stress in the chosen convention. Arguments as ``equilibrate``."""
+    _check(method, convention, solver)
     sol = _solve(positions, cell, params, types, pairs, total_charge, method, convention, swa,
-                 swb)
+                 swb, solver, guess, tol)
     q, u = sol["q"], sol["u"]
     ep = coulomb_energy(positions, cell, q, params, types, pairs)
     eqeq = charge_self_energy(q, params, types, potentials=u)

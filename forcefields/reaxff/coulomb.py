@@ -11,7 +11,8 @@ half=True))``): each unordered image pair once, including the periodic self-imag
 ``(i, i, n)`` with ``n`` and ``-n`` counted once together, exactly as LAMMPS counts them (§3.7).
 Entries with ``mask`` False (padding) and entries farther than the taper radius (a Verlet list
 with a skin) are dropped inside the traced function, so a list built with a skin gives LAMMPS's
-selection. ``shifts`` and ``mask`` must be concrete arrays; ``i`` and ``j`` too.
+selection. The index arrays, shifts (integer or float image vectors), mask and ``types`` may be
+concrete or traced (e.g. lists passed as jit arguments).
 
 ``pairs`` may also be an interaction-list object with ``far_i far_j far_shift far_mask``.
 The taper is :func:`forcefields.reaxff.taper.taper` (§14).
@@ -21,13 +22,12 @@ from __future__ import annotations
 import numpy as np
 
 import reaxgrad.core.numpy as jnp
-from reaxgrad.md.space import pair_displacements
 
 from .taper import taper
 
 __all__ = ["C_ELE", "K_POL", "K_QEQ", "acks2_pair_energy", "charge_self_energy",
            "coulomb_energy", "pair_geometry", "shielded_coulomb", "softness_kernel",
-           "taper_range"]
+           "take", "taper_range"]
 
 C_ELE = 332.06371  # kcal/mol·Å/e², Coulomb energy (§16)
 K_POL = 23.02      # kcal/mol per eV, self-energy and ACKS2 terms (§17, §20)
@@ -40,18 +40,24 @@ def taper_range(params):
     return gp[11], gp[12]
 
 
+def take(table, index):
+    """table[index] for concrete or traced tables and indices."""
+    return jnp.asarray(table)[index]
+
+
 def pair_geometry(positions, cell, pairs, cutoff):
     """(i, j, r, valid) for a half list: r is the image distance (1.0 where not valid, so
     that every function of it stays finite), valid = mask and 0 < r <= cutoff (traced)."""
     if hasattr(pairs, "far_i"):
         pairs = (pairs.far_i, pairs.far_j, pairs.far_shift, pairs.far_mask)
     i, j, shifts, mask = pairs
-    i, j = np.asarray(i), np.asarray(j)
     if cell is None:
         cell = np.zeros((3, 3))
-    d = pair_displacements(positions, cell, i, j, np.asarray(shifts))
+    positions = jnp.asarray(positions)
+    shifts = jnp.asarray(shifts).astype(np.float64)
+    d = positions[j] - positions[i] + jnp.matmul(shifts, cell)
     r2 = jnp.sum(d * d, axis=-1)
-    valid = jnp.logical_and(np.asarray(mask, dtype=bool),
+    valid = jnp.logical_and(jnp.asarray(mask),
                             jnp.logical_and(r2 > 0.0, r2 <= cutoff * cutoff))
     r = jnp.sqrt(jnp.where(valid, r2, 1.0))
     return i, j, r, valid
@@ -65,8 +71,7 @@ def shielded_coulomb(r, gamma_i, gamma_j):
 def softness_kernel(r, params, ti, tj):
     """ACKS2 bond softness X(r) = gp35·x³(1 − x)⁶, x = r / (½(bcut_i + bcut_j)), and the
     boolean r <= ½(bcut_i + bcut_j) where it applies (§20)."""
-    bcut = params["bcut_acks2"]
-    b_ij = 0.5 * (bcut[ti] + bcut[tj])
+    b_ij = 0.5 * (take(params["bcut_acks2"], ti) + take(params["bcut_acks2"], tj))
     x = r / b_ij
     return params["gp"][34] * x * x * x * (1.0 - x) ** 6, r <= b_ij
 
@@ -75,13 +80,13 @@ def coulomb_energy(positions, cell, charges, params, types, pairs, *, constant=C
                    swa=None, swb=None):
     """``ep`` without the ACKS2 term: constant · Σ_pairs q_i q_j Tap(r) / (r³ + Γ_ij)^(1/3)
     in kcal/mol (§16). swa, swb default to gp12, gp13."""
-    types = np.asarray(types)
     lo, hi = taper_range(params)
     swa = lo if swa is None else swa
     swb = hi if swb is None else swb
     i, j, r, valid = pair_geometry(positions, cell, pairs, swb)
+    ti, tj = take(types, i), take(types, j)
     gamma = params["gamma"]
-    kernel = taper(r, swa, swb) * shielded_coulomb(r, gamma[types[i]], gamma[types[j]])
+    kernel = taper(r, swa, swb) * shielded_coulomb(r, take(gamma, ti), take(gamma, tj))
     q = jnp.asarray(charges)
     return constant * jnp.sum(jnp.where(valid, q[i] * q[j] * kernel, 0.0))
 
@@ -89,9 +94,8 @@ def coulomb_energy(positions, cell, charges, params, types, pairs, *, constant=C
 def charge_self_energy(charges, params, types, potentials=None):
     """``eqeq`` = K_pol · Σ_i (χ_i q_i + η_i q_i²) with η the file value (the table holds 2η),
     plus K_pol · Σ_i q_i u_i with ACKS2 potentials u (§17, §20)."""
-    types = np.asarray(types)
     q = jnp.asarray(charges)
-    chi, eta = params["chi"][types], params["eta"][types]
+    chi, eta = take(params["chi"], types), take(params["eta"], types)
     energy = jnp.sum(chi * q + 0.5 * eta * q * q)
     if potentials is not None:
         energy = energy + jnp.sum(q * jnp.asarray(potentials))
@@ -101,9 +105,8 @@ def charge_self_energy(charges, params, types, potentials=None):
 def acks2_pair_energy(positions, cell, potentials, params, types, pairs):
     """The ACKS2 bond-softness part of ``ep``: −½ K_pol Σ_pairs X(r) (u_i − u_j)² over the
     nonbonded pairs with r <= ½(bcut_i + bcut_j) (§20)."""
-    types = np.asarray(types)
     i, j, r, valid = pair_geometry(positions, cell, pairs, taper_range(params)[1])
-    x, inside = softness_kernel(r, params, types[i], types[j])
+    x, inside = softness_kernel(r, params, take(types, i), take(types, j))
     u = jnp.asarray(potentials)
     du = u[i] - u[j]
     keep = jnp.logical_and(valid, jnp.logical_and(inside, x > 0.0))  # LAMMPS also tests X > 0

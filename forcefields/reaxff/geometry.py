@@ -2,14 +2,18 @@
 
 Displacements are recomputed from (positions, cell) and the integer image shifts kept in the
 interaction lists (stored as float64 so that they can be traced under jit): derivatives with
-respect to positions and cell follow. Square roots and angles are guarded so that masked or
-degenerate (collinear, padded) entries give finite values and zero derivatives, matching LAMMPS,
-which evaluates the plain formulas and clamps sin(theta) only in its force expressions.
+respect to positions and cell follow. Square roots are guarded so that masked, padded or
+degenerate (collinear) entries give finite values and zero, not NaN, derivatives. Valence
+angles use acos of the clamped cosine, as LAMMPS does, with LAMMPS's derivative, which clamps
+sin(theta) at 1e-5 (identical to the exact derivative elsewhere).
 """
 
 from __future__ import annotations
 
+import functools
+
 import reaxgrad.core.numpy as jnp
+from reaxgrad.core import custom_jvp
 
 _SAFE_VECTOR = (1.0, 0.0, 0.0)
 
@@ -44,7 +48,18 @@ def sin_cos(a, b):
     return safe_sqrt(dot(c, c)), dot(a, b)
 
 
-def angle(a, b):
-    """Angle between vectors a and b (radians), atan2 form: finite derivatives when collinear."""
-    s, c = sin_cos(a, b)
-    return jnp.arctan2(s, c)
+def cos_angle(a, b):
+    """cos of the angle between a and b, clamped to [-1, 1] as LAMMPS does."""
+    return jnp.clip(dot(a, b) / (norm(a) * norm(b)), -1.0, 1.0)
+
+
+@functools.partial(custom_jvp, nondiff_argnums=(0,))
+def arccos_lammps(min_sine, c):
+    """acos(c) whose derivative is ``-dc / max(sin, min_sine)``, as LAMMPS's forces clamp sin."""
+    return jnp.arccos(c)
+
+
+@arccos_lammps.defjvp
+def _arccos_lammps_jvp(min_sine, primals, tangents):
+    (c,), (dc,) = primals, tangents
+    return jnp.arccos(c), -dc / jnp.maximum(safe_sqrt(1.0 - c * c), min_sine)

@@ -14,10 +14,10 @@ hit) with masks:
 Every set is a *candidate* set: LAMMPS's discontinuous tests (distance cutoffs, ``BO'_raw >=
 c_bo``, ``BO > thb_cut``, products, ``BO >= 0.01`` for H-bond donors) are applied again to the
 traced values inside the energy, so the result is LAMMPS's selection at the evaluated geometry.
-The candidate tests here are looser by ``skin`` (Å, distances) and ``bo_margin`` (a factor on
-the bond-order thresholds, evaluated with the bond orders of the build geometry), so the lists
-stay valid for small displacements (finite differences, a few MD steps). Rebuild when atoms move
-more than about skin/2.
+The candidate tests here are looser: distances by ``skin`` (Å), and bond-order thresholds are
+tested on the *uncorrected* bond order at the distance shortened by ``skin`` (an upper bound of
+the corrected one, up to the factor ``bo_margin`` applied to every threshold), so the lists stay
+exact while no atom moves more than about skin/2 (finite differences, a few MD steps).
 
 Control keys (LAMMPS control file names): ``nbrhood_cutoff`` (5), ``hbond_cutoff`` (7.5; <= 0
 switches H-bonds off), ``thb_cutoff`` (0.001), ``thb_cutoff_sq`` (1e-5); reaxgrad's ``skin``
@@ -32,7 +32,7 @@ import numpy as np
 
 from reaxgrad.md.neighbors import bucket_capacity, half_pair_mask, neighbor_pairs
 
-from .bond_order import bond_orders, uncorrected
+from .bond_order import uncorrected
 
 CONTROL_DEFAULTS = {
     "nbrhood_cutoff": 5.0,
@@ -118,13 +118,30 @@ def _join(key_a, key_b):
 
 
 def _pairs(positions, cell, pbc, cutoff, half=False):
-    """(i, j, shifts) of every image within ``cutoff``. Fully periodic systems use the cell-list
-    search of ``md.neighbors``; others a direct search over atom pairs (``neighbor_pairs``
-    cannot bin a system that is flat along a non-periodic axis, e.g. a planar molecule)."""
+    """(i, j, shifts) int64 of every image within ``cutoff``, from ``md.neighbors``.
+
+    Without periodicity, two far-away dummy atoms are added (and dropped from the result):
+    ``neighbor_pairs`` bins along each free axis over the atoms' extent, which fails for a
+    system that is flat along a free axis (a planar molecule: zero extent).
+    """
     pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))
     if pbc.all():
         i, j, sh = neighbor_pairs(positions, cell, pbc, cutoff, half=half)
         return i.astype(np.int64), j.astype(np.int64), sh.astype(np.int64)
+    if not pbc.any():
+        n = len(positions)
+        lo, hi = positions.min(axis=0), positions.max(axis=0)
+        pad = 2.0 * cutoff + 1.0
+        dummies = np.array([lo - pad, hi + pad])
+        i, j, sh = neighbor_pairs(np.concatenate([positions, dummies]), None, False, cutoff,
+                                  half=half)
+        real = (i < n) & (j < n)
+        return i[real].astype(np.int64), j[real].astype(np.int64), sh[real].astype(np.int64)
+    return _direct_pairs(positions, cell, pbc, cutoff, half)
+
+
+def _direct_pairs(positions, cell, pbc, cutoff, half):
+    """Direct search over atom pairs and lattice images (mixed boundary conditions)."""
     reps = []
     for a in range(3):
         if pbc[a]:
@@ -180,7 +197,6 @@ def build_lists(positions, cell, pbc, types, params, control=None, *, elements=N
     cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, dtype=np.float64)
     types = np.asarray(types, dtype=np.int64)
     p = {k: np.asarray(v) for k, v in params.items()}
-    n = len(positions)
     gp = p["gp"]
     skin, margin = float(s["skin"]), float(s["bo_margin"])
     thb, thb_sq = float(s["thb_cutoff"]), float(s["thb_cutoff_sq"])
@@ -193,31 +209,22 @@ def build_lists(positions, cell, pbc, types, params, control=None, *, elements=N
             return old
         return _capacity(m, minimum_capacity)
 
-    # bonds
+    # bonds. bo_hi: the uncorrected bond order at the distance shortened by the skin, an upper
+    # bound (up to the f1 factor, ~1, covered by bo_margin) of every corrected bond order the
+    # entry can reach while atoms move less than skin / 2.
     i, j, sh = _pairs(positions, cell, pbc, bond_cut + skin)
     d = positions[j] - positions[i] + sh.astype(np.float64) @ cell
     r = np.sqrt(np.einsum("md,md->m", d, d))
-    raw = np.asarray(uncorrected(r, types[i], types[j], p)[0])
+    r_short = np.maximum(r - skin, 0.5 * r)
+    raw = np.maximum(np.asarray(uncorrected(r, types[i], types[j], p)[0]),
+                     np.asarray(uncorrected(r_short, types[i], types[j], p)[0]))
     keep = raw >= margin * c_bo
-    i, j, sh = i[keep], j[keep], sh[keep]
+    i, j, sh, bo = i[keep], j[keep], sh[keep], raw[keep]
     nb = len(i)
     bcap = cap("bond_i", nb)
     bond_i, bond_j, bond_shift, bond_mask = _pad(bcap, i, j, sh.astype(np.float64))
     bond_half = np.zeros(bcap, dtype=bool)
     bond_half[:nb] = half_pair_mask(i, j, sh)
-
-    empty_i, empty_f = np.zeros(1, np.int64), np.zeros((1, 3))
-    no = np.zeros(1, dtype=bool)
-    base = ReaxLists(
-        types=types, is_carbon=_carbon_flags(p, types, elements), bond_i=bond_i,
-        bond_j=bond_j, bond_shift=bond_shift, bond_mask=bond_mask, bond_half=bond_half,
-        angle_b1=empty_i, angle_b2=empty_i, angle_mask=no, torsion_ij=empty_i,
-        torsion_jk=empty_i, torsion_kl=empty_i, torsion_mask=no, hbond_bond=empty_i,
-        hbond_k=empty_i, hbond_shift=empty_f, hbond_mask=no, far_i=empty_i, far_j=empty_i,
-        far_shift=empty_f, far_mask=no, bond_cut=np.array(bond_cut), hbond_cut=np.array(hbond_cut),
-        thb_cut=np.array(thb), thb_cutsq=np.array(thb_sq))
-    bo_all = bond_orders(positions, cell, p, base)
-    bo = np.asarray(bo_all.bo)[:nb]
     ti, tj = types[i], types[j]
 
     # valence angles: pairs of entries of one centre, a < b
@@ -242,7 +249,7 @@ def build_lists(positions, cell, pbc, types, params, control=None, *, elements=N
     back = (j[kl] == i[jk]) & ~shift_l.any(axis=1)
     same_end = (j[ij] == j[kl]) & (sh[ij] == shift_l).all(axis=1)
     sel = ~back & ~same_end & (bo[kl] > margin * thb)
-    sel &= bo[ij] * bo[jk] * bo[kl] > margin * thb
+    sel &= bo[ij] * bo[jk] * bo[kl] > margin**3 * thb
     jk, ij, kl = jk[sel], ij[sel], kl[sel]
     sel = p["torsion_mask"][tj[ij], ti[jk], tj[jk], tj[kl]]
     jk, ij, kl = jk[sel], ij[sel], kl[sel]
@@ -271,12 +278,11 @@ def build_lists(positions, cell, pbc, types, params, control=None, *, elements=N
     fcap = cap("far_i", len(fi))
     far_i, far_j, far_shift, far_mask = _pad(fcap, fi.astype(np.int64), fj.astype(np.int64),
                                              fs.astype(np.float64))
-    del n
     return ReaxLists(
-        types=types, is_carbon=base.is_carbon, bond_i=bond_i, bond_j=bond_j,
+        types=types, is_carbon=_carbon_flags(p, types, elements), bond_i=bond_i, bond_j=bond_j,
         bond_shift=bond_shift, bond_mask=bond_mask, bond_half=bond_half, angle_b1=angle_b1,
         angle_b2=angle_b2, angle_mask=angle_mask, torsion_ij=torsion_ij, torsion_jk=torsion_jk,
         torsion_kl=torsion_kl, torsion_mask=torsion_mask, hbond_bond=hbond_bond, hbond_k=hbond_k,
         hbond_shift=hbond_shift, hbond_mask=hbond_mask, far_i=far_i, far_j=far_j,
-        far_shift=far_shift, far_mask=far_mask, bond_cut=base.bond_cut, hbond_cut=base.hbond_cut,
-        thb_cut=base.thb_cut, thb_cutsq=base.thb_cutsq)
+        far_shift=far_shift, far_mask=far_mask, bond_cut=np.array(bond_cut),
+        hbond_cut=np.array(hbond_cut), thb_cut=np.array(thb), thb_cutsq=np.array(thb_sq))

@@ -13,7 +13,8 @@ from .geometry import dot, norm, safe_sqrt, sin_cos
 
 def _sin_theta(a, b):
     s, _ = sin_cos(a, b)
-    return s / (norm(a) * norm(b))
+    sin = s / (norm(a) * norm(b))
+    return jnp.where(sin < 1e-10, jnp.stop_gradient(sin), sin)
 
 
 def torsion_energies(bo, params, lists):

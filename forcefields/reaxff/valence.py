@@ -10,9 +10,10 @@ from __future__ import annotations
 import reaxgrad.core.numpy as jnp
 from reaxgrad.core.ops import segment_sum
 
-from .geometry import angle
+from .geometry import arccos_lammps, cos_angle
 
 PI_LAMMPS = 3.14159265  # LAMMPS's truncated pi in theta_0
+MIN_SINE = 1e-5  # LAMMPS clamps sin(theta) to this in the valence-angle forces
 
 
 def sbo2(bo, params, lists):
@@ -44,7 +45,7 @@ def valence_energies(bo, params, lists):
     on = (lists.angle_mask & (bo_ij > thb) & (bo_jk > thb) & (bo_ij * bo_jk > lists.thb_cutsq))
     boa_ij = jnp.where(on, bo_ij - thb, 1.0)[:, None]
     boa_jk = jnp.where(on, bo_jk - thb, 1.0)[:, None]
-    theta = angle(bo.d[b1], bo.d[b2])[:, None]
+    theta = arccos_lammps(MIN_SINE, cos_angle(bo.d[b1], bo.d[b2]))[:, None]
 
     # per-centre factors
     dang = bo.delta_ang[j][:, None]

@@ -80,6 +80,31 @@ def test_arctan2_quadrants():
     np.testing.assert_allclose(gx, -y / (x**2 + y**2), rtol=1e-15)
 
 
+def test_piecewise_constant_primitives_have_zero_derivatives():
+    x = jnp.asarray([0.3, 1.7, -2.2])
+    for fn in (jnp.floor, jnp.ceil, jnp.round, jnp.sign):
+        np.testing.assert_array_equal(rc.grad(lambda v, fn=fn: jnp.sum(fn(v) * v))(x), fn(x))
+        np.testing.assert_array_equal(rc.jvp(fn, (x,), (jnp.ones(3),))[1], np.zeros(3))
+
+
+def test_convert_element_type_derivatives():
+    x = np.array([0.5, 1.5], dtype=np.float32)
+    g = rc.grad(lambda v: jnp.sum(v.astype(jnp.float64) ** 2))(x)
+    assert g.dtype == np.float32
+    np.testing.assert_allclose(g, 2 * x)
+    t = np.array([0.25, -1.0])
+    tangent = rc.jvp(lambda v: v.astype(jnp.float32), (x.astype(float),), (t,))[1]
+    assert tangent.dtype == np.float32
+    np.testing.assert_array_equal(tangent, t.astype(np.float32))
+    (ct,) = rc.vjp(lambda v: v.astype(jnp.float32), x.astype(float))[1](x)
+    assert ct.dtype == np.float64
+    np.testing.assert_array_equal(ct, x.astype(float))
+    # conversion to an integer type cuts the derivative
+    np.testing.assert_array_equal(
+        rc.grad(lambda v: jnp.sum(v.astype(jnp.int64) * 1.0 + v))(x.astype(float)), [1.0, 1.0]
+    )
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_dtype_is_preserved_by_derivatives(dtype):
     x = np.linspace(0.2, 0.8, 4).astype(dtype)

@@ -153,6 +153,9 @@ def test_traced_integer_indices_under_jit_vmap_and_grad():
     np.add.at(want, idx, 2 * x[idx])
     np.testing.assert_array_equal(g, want)
     np.testing.assert_array_equal(rc.jit(rc.grad(lambda v, i: jnp.sum(v[i] ** 2)))(x, idx), want)
+    # the cotangent of an integer argument is zero (no gradient flows into indices)
+    ct_x, ct_i = rc.vjp(lambda v, i: v[i], x, idx)[1](np.ones((3, 3)))
+    np.testing.assert_array_equal(ct_i, np.zeros(3))
     # batched indices into an unbatched table, and batched table with batched indices
     table = jnp.asarray(x)  # an eager Array indexed by tracers dispatches to traced indexing
     batched = rc.vmap(lambda i: table[i])(idx)

@@ -32,19 +32,27 @@ def test_primitive_table_matches_jax(name):
         return
     rng = np.random.default_rng(0)
     tangents = tuple(rng.standard_normal(np.shape(a)) for a in args)
-    close(rc.jvp(ours, tuple(args), tangents)[1], jax.jvp(theirs, tuple(args), tangents)[1])
     ct = rng.standard_normal(np.shape(out))
-    for g, w in zip(rc.vjp(ours, *args)[1](ct), jax.vjp(theirs, *args)[1](ct)):
-        close(g, w)
+    nums = tuple(range(len(args)))
 
-    # second order: Hessian-vector product of a scalar function of the case
     def scalar(m):
         return lambda *a: m.np.sum(m.np.sin(fn(m, *a)))
 
-    nums = tuple(range(len(args)))
+    @jax.jit  # one compilation instead of one per primitive: keeps the suite fast
+    def jax_derivatives(args, tangents, ct):
+        return (
+            jax.jvp(theirs, args, tangents)[1],
+            jax.vjp(theirs, *args)[1](ct),
+            jax.jvp(jax.grad(scalar(J), argnums=nums), args, tangents)[1],
+        )
+
+    jvp_want, vjp_want, hvp_want = jax_derivatives(tuple(args), tangents, ct)
+    close(rc.jvp(ours, tuple(args), tangents)[1], jvp_want)
+    for g, w in zip(rc.vjp(ours, *args)[1](ct), vjp_want):
+        close(g, w)
+    # second order: Hessian-vector product of a scalar function of the case
     hvp = rc.jvp(rc.grad(scalar(REAX), argnums=nums), tuple(args), tangents)[1]
-    want = jax.jvp(jax.grad(scalar(J), argnums=nums), tuple(args), tangents)[1]
-    for g, w in zip(hvp, want):
+    for g, w in zip(hvp, hvp_want):
         close(g, w)
 
 
@@ -112,20 +120,33 @@ def test_transform_compositions_match_jax():
     w = [rng.standard_normal((3, 4)) * 0.5, rng.standard_normal((4, 2)) * 0.5]
     x = rng.standard_normal((5, 3))
     f, g = _model(REAX), _model(J)
-    for ours, theirs in zip(rc.grad(f)(w, x), jax.grad(g)(w, x)):
-        close(ours, theirs)
-    flat_f = lambda v: f([v[:12].reshape(3, 4), w[1]], x)  # noqa: E731
-    flat_g = lambda v: g([v[:12].reshape(3, 4), w[1]], x)  # noqa: E731
+
+    def flat(fun):
+        return lambda v: fun([v[:12].reshape(3, 4), w[1]], x)
+
+    flat_f, flat_g = flat(f), flat(g)
     v0 = w[0].ravel()
-    close(rc.hessian(flat_f)(v0), jax.hessian(flat_g)(v0))
-    close(rc.jacfwd(rc.jacrev(flat_f))(v0), jax.jacfwd(jax.jacrev(flat_g))(v0))
+
+    @jax.jit  # one compilation for all the JAX references
+    def references(w, x, v0):
+        return {
+            "grad": jax.grad(g)(w, x),
+            "hessian": jax.hessian(flat_g)(v0),
+            "jacfwd_jacrev": jax.jacfwd(jax.jacrev(flat_g))(v0),
+            "per_example": jax.vmap(jax.grad(g), in_axes=(None, 0))(w, x[:, None, :]),
+            "third": jax.grad(jax.grad(jax.grad(lambda s: flat_g(v0 * s))))(1.1),
+        }
+
+    ref = references(w, x, v0)
+    for ours, theirs in zip(rc.grad(f)(w, x), ref["grad"]):
+        close(ours, theirs)
+    close(rc.hessian(flat_f)(v0), ref["hessian"])
+    close(rc.jacfwd(rc.jacrev(flat_f))(v0), ref["jacfwd_jacrev"])
     per_example = rc.vmap(rc.grad(f), in_axes=(None, 0))(w, x[:, None, :])
-    theirs = jax.vmap(jax.grad(g), in_axes=(None, 0))(w, x[:, None, :])
-    for a, b in zip(per_example, theirs):
+    for a, b in zip(per_example, ref["per_example"]):
         close(a, b)
-    close(rc.jit(rc.grad(flat_f))(v0), jax.jit(jax.grad(flat_g))(v0))
-    close(rc.grad(rc.grad(rc.grad(lambda s: flat_f(v0 * s))))(1.1),
-          jax.grad(jax.grad(jax.grad(lambda s: flat_g(v0 * s))))(1.1))
+    close(rc.jit(rc.grad(flat_f))(v0), ref["grad"][0].ravel())
+    close(rc.grad(rc.grad(rc.grad(lambda s: flat_f(v0 * s))))(1.1), ref["third"])
 
 
 def test_custom_jvp_matches_jax():

@@ -143,6 +143,15 @@ def test_jit_under_transforms_and_transforms_under_jit():
     np.testing.assert_allclose(rc.jit(rc.hessian(f))(x), rc.hessian(f)(x), rtol=1e-14)
 
 
+def test_python_scalar_arguments():
+    # Python scalars reach the executor as they are: the primitive implementations accept them
+    assert rc.jit(lambda x: x * 2.5)(3) == 7.5
+    assert rc.jit(lambda x: x + 1)(True) == 2
+    assert rc.jit(lambda x: x.astype(jnp.float32))(3.0).dtype == np.float32
+    assert rc.jit(lambda x: x**1 + x**2)(3.0) == 12.0
+    assert rc.jit(lambda x, y: x * y)(np.ones(2), 2)[0] == 2.0
+
+
 def test_lower_returns_the_optimized_program():
     f = rc.jit(lambda x: jnp.sin(x) * 2.0)
     program = f.lower(np.ones(3))

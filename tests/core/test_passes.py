@@ -7,7 +7,7 @@ from cases import ALL, bind
 
 import reaxgrad.core as rc
 import reaxgrad.core.numpy as jnp
-from reaxgrad.core import passes
+from reaxgrad.core import lax, passes
 from reaxgrad.core.aval import ShapedArray
 from reaxgrad.core.executors import get_executor
 from reaxgrad.core.ir import Eqn, Literal, Program, Var, eval_program
@@ -177,6 +177,67 @@ def test_passes_preserve_semantics_on_the_primitive_table(name):
         executable = get_executor("interpreter")(optimized)
         for a, b in zip(executable(*optimized.consts, *args), want):
             np.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-15)
+
+
+def _bcast(a, shape):
+    return jnp.broadcast_to(a, shape)
+
+
+# programs that exercise the rewriting passes (broadcast sinking, scalar-broadcast forwarding,
+# negation sinking, neutral-element removal, commutative CSE)
+REWRITES = {
+    "broadcast_select": (
+        lambda a, b: jnp.where(_bcast(a, (3,)) > _bcast(b, (3,)), _bcast(a, (3,)),
+                               _bcast(b, (3,)) * 2.0),
+        (1.0, 2.0),
+    ),
+    "broadcast_rows": (
+        lambda a, b: _bcast(a, (2, 3)) * _bcast(b, (2, 3)) - 1.0, (np.arange(3.0), np.ones(3))
+    ),
+    "broadcast_different_dims": (
+        lambda a, b: lax.broadcast_in_dim(a, (3, 3), (0,)) + lax.broadcast_in_dim(b, (3, 3), (1,)),
+        (np.arange(3.0), np.arange(3.0) + 1),
+    ),
+    "uniform_constants": (
+        lambda x: x * lax.full((3,), 2.0, np.float64) + jnp.sum(lax.full((3,), 3.0, np.float64)),
+        (np.arange(3.0),),
+    ),
+    "negated_sums": (
+        lambda x: (jnp.sum(-x, axis=0) + jnp.sum(-x), jnp.sum(-x, axis=1), -x),
+        (np.arange(6.0).reshape(2, 3),),
+    ),
+    "neutral_elements": (
+        lambda x: (x * 1.0, 1.0 * x, x / 1.0, x - 0.0, 0.0 + x, 1.0 / x), (np.arange(1.0, 4.0),)
+    ),
+    "integer_neutral_elements": (lambda i: (i * 1, i + 0, jnp.sum(-i)), (np.arange(3),)),
+    "commutative": (lambda x, y: (x * y - y * x, jnp.maximum(x, y) + jnp.maximum(y, x)),
+                    (np.arange(3.0), np.ones(3))),
+    "boolean_broadcasts": (
+        lambda a: jnp.logical_and(_bcast(a, (3,)) > 0, _bcast(a, (3,)) < 2), (1.0,)
+    ),
+    "converted_broadcast": (lambda a: _bcast(a, (3,)).astype(jnp.float32) * 2, (1.5,)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REWRITES))
+def test_rewriting_passes_preserve_values_shapes_and_dtypes(name):
+    fn, args = REWRITES[name]
+    program = rc.make_ir(fn)(*args)
+    want = rc.tree_leaves(fn(*[jnp.asarray(a) for a in args]))
+    for got in (run(program, *args), run(passes.optimize(program), *args),
+                rc.tree_leaves(rc.jit(fn)(*args))):
+        assert len(got) == len(want)
+        for a, b in zip(got, want):
+            a, b = np.asarray(a), np.asarray(b)
+            assert a.shape == b.shape and a.dtype == b.dtype
+            np.testing.assert_allclose(a, b, rtol=1e-15)
+
+
+def test_optimize_removes_neutral_elements_and_commuted_duplicates():
+    program = passes.optimize(rc.make_ir(lambda x: x * 1.0 + 0.0)(np.ones(3)))
+    assert program.eqns == []
+    program = passes.optimize(rc.make_ir(lambda x, y: x * y + y * x)(np.ones(3), np.ones(3)))
+    assert prim_names(program).count("mul") == 1
 
 
 def test_jit_runs_the_optimized_program():

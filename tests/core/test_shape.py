@@ -63,6 +63,23 @@ def test_lax_pad_and_strided_slice_transposes():
     np.testing.assert_array_equal(g, [0.0, 1.0, 0.0, 0.0, 2.0])
 
 
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x: lax.pad(x**2, [(1, 2, 1), (0, 1, 0)]),
+        lambda x: lax.slice(x * x[:, :1], (0, 1), (3, 4), (2, 2)),
+        lambda x: lax.broadcast_in_dim(x**2, (2, 3, 4), (1, 2)),
+        lambda x: lax.transpose(jnp.sin(x), (1, 0)),
+        lambda x: lax.reduce_max(x**3, (1,)),
+        lambda x: lax.concatenate([x, x**2, jnp.exp(x)], 1),
+    ],
+    ids=["pad", "slice", "broadcast_in_dim", "transpose", "reduce_max", "concatenate"],
+)
+def test_lax_structural_primitives_check_grads(fn):
+    x = np.random.default_rng(4).uniform(0.2, 1.0, (3, 4))
+    check_grads(fn, (x,), order=2)
+
+
 def test_broadcast_transpose_sums_expanded_axes():
     x = np.array([[1.0], [2.0]])
     w = np.arange(24.0).reshape(3, 2, 4)

@@ -190,6 +190,18 @@ def test_has_aux_and_argnums():
     close(pullback(np.ones(3))[0], np.cos(X))
 
 
+def test_derivatives_through_uniform_constants():
+    # zero-stride constants (from broadcast_to / lax.full) become broadcast equations when
+    # staged; reverse mode must treat them as constants, not as linear inputs
+    two = jnp.broadcast_to(2.0, (3,))
+    close(rc.grad(lambda x: jnp.sum(x * two))(X), [2.0, 2.0, 2.0])
+    close(rc.grad(lambda x: jnp.sum(jnp.where(x > 0, x**2, 0.0)))(X), np.where(X > 0, 2 * X, 0))
+    close(rc.grad(jnp.prod)(X.astype(np.float32)), [X[1] * X[2], X[0] * X[2], X[0] * X[1]],
+          rtol=1e-6)
+    close(rc.hessian(lambda x: jnp.sum(x**3 * two))(X), np.diag(12 * X))
+    close(rc.jit(rc.grad(lambda x: jnp.sum((x - two) ** 2)))(X), 2 * (X - 2))
+
+
 def test_stop_gradient():
     close(rc.grad(lambda x: x * rc.stop_gradient(x))(3.0), 3.0)
     close(rc.grad(lambda x: jnp.sum(rc.stop_gradient(x) ** 2 + x))(X), np.ones(3))

@@ -246,3 +246,19 @@ def test_displacements_are_differentiable_in_the_engine():
     np.testing.assert_allclose(np.asarray(g_pos), expect_pos, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(np.asarray(g_cell), s.astype(float).T @ w, rtol=1e-10,
                                atol=1e-12)
+
+
+@pytest.mark.parametrize("coords", [
+    [[0, 0, 0], [0, 0, 0.97]],                      # linear molecule along z
+    [[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]],     # planar molecule in xy
+    [[0, 0, 0]],                                     # a single atom
+])
+def test_flat_free_molecules(coords):
+    """Free molecules with no extent along some axis (regression: bins of ~zero width gave
+    an enormous stencil and a MemoryError)."""
+    pos = np.asarray(coords, dtype=float)
+    i, j, s = neighbors.neighbor_pairs(pos, None, False, 10.0, half=True)
+    n = len(pos)
+    expected = {(a, b) for a in range(n) for b in range(a + 1, n)}
+    assert {(int(a), int(b)) for a, b in zip(i, j)} == expected
+    assert not np.any(s)

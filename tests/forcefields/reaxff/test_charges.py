@@ -3,7 +3,7 @@
 the two derivative conventions against finite differences; parameter derivatives; jit, vmap."""
 
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +12,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/forcefields: structures
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from structures import CASES_BY_NAME, water_box_triclinic, water_dimer  # noqa: E402
+from test_coulomb import far_pairs, system  # noqa: E402
+
 import reaxgrad.core as rc  # noqa: E402
 import reaxgrad.core.numpy as jnp  # noqa: E402
 from reaxgrad.forcefields import lammps_oracle as lo  # noqa: E402
 from reaxgrad.forcefields.reaxff import charges, coulomb  # noqa: E402
-from structures import CASES_BY_NAME, water_box_triclinic, water_dimer  # noqa: E402
-from test_coulomb import far_pairs, system  # noqa: E402
 
 
 def _setup(atoms, ffield, skin=0.0, padding=0):
@@ -38,7 +39,7 @@ def lammps():
     except lo.LammpsUnavailable as exc:
         pytest.skip(f"LAMMPS unusable: {exc}")
 
-    @lru_cache(maxsize=None)
+    @cache
     def run(name, ffield=None, method=None):
         case = CASES_BY_NAME[name]
         atoms = case.build()
@@ -110,10 +111,9 @@ def test_acks2_total_charge_solves_the_equations():
     np.testing.assert_allclose(r2 - r2.mean(), 0.0, atol=1e-10)
 
 
-def test_lammps_convention_forces_and_stress_match_lammps():
+def test_lammps_convention_forces_and_stress_match_lammps(lammps):
     """LAMMPS's electrostatic forces / virial are F(q) − F(q = 0) at fixed charges (every
     other term is charge independent); ours are −∂(ep + eqeq)/∂x at the QEq charges."""
-    pytest.importorskip("lammps")
     atoms = water_box_triclinic()
     positions, cell, params, types, pairs = _setup(atoms, "ffield.reax.cho")
     q = np.asarray(charges.equilibrate(positions, cell, params, types, pairs))
@@ -168,7 +168,7 @@ def test_position_gradients_in_both_conventions(name, method):
         q0, u0 = np.asarray(sol["q"]), sol["u"]
         u0 = None if u0 is None else np.asarray(u0)
 
-        def frozen(x):
+        def frozen(x, q0=q0, u0=u0):
             e = coulomb.coulomb_energy(x, cell, q0, params, types, pairs)
             e = e + coulomb.charge_self_energy(q0, params, types, u0)
             if u0 is not None:
@@ -288,8 +288,65 @@ def test_bad_arguments():
         charges.equilibrate(positions, cell, params, types, pairs, method="qtpie")
     with pytest.raises(ValueError, match="convention"):
         charges.equilibrate(positions, cell, params, types, pairs, convention="exact")
+    with pytest.raises(ValueError, match="solver"):
+        charges.equilibrate(positions, cell, params, types, pairs, solver="bicgstab")
     with pytest.raises(NotImplementedError):
-        charges.equilibrate(positions, cell, params, types, pairs, solver="cg")
+        charges.equilibrate(positions, cell, params, types, pairs, method="acks2", solver="cg")
+    with pytest.raises(TypeError, match="concrete"):
+        rc.jit(lambda x: charges.equilibrate(x, cell, params, types, pairs, solver="cg"))(
+            positions)
     with pytest.raises(ValueError, match="taper"):
         charges.equilibrate(positions, cell, params, types, pairs, convention="consistent",
                             swb=9.0)
+
+
+@pytest.mark.parametrize("name", ["water_box_triclinic", "hydronium"])
+@pytest.mark.parametrize("convention", ["lammps", "consistent"])
+def test_sparse_cg_solver_matches_direct(name, convention):
+    """solver="cg": charges, warm start, position gradient and a parameter gradient (implicit
+    custom_vjp) against the dense solve; LAMMPS-convention force fitting (grad of grad)."""
+    case = CASES_BY_NAME[name]
+    atoms = case.build()
+    positions, cell, params, types, pairs = _setup(atoms, case.ffield, skin=0.3, padding=3)
+    qtot = atoms.info.get("charge", 0.0)
+
+    def run(solver, x=positions, p=params, **kw):
+        return charges.electrostatic_energy(x, cell, p, types, pairs, qtot, "qeq", convention,
+                                            solver=solver, **kw)
+
+    q_direct = np.asarray(run("direct")["q"])
+    sol = charges.equilibrate(positions, cell, params, types, pairs, qtot, "qeq", convention,
+                              solver="cg", tol=1e-12, full_output=True)
+    np.testing.assert_allclose(np.asarray(sol["q"]), q_direct, rtol=0, atol=1e-10)
+    moved = positions + 0.01
+    warm = charges.equilibrate(moved, cell, params, types, pairs, qtot, "qeq", convention,
+                               solver="cg", tol=1e-12, guess=sol)
+    cold = charges.equilibrate(moved, cell, params, types, pairs, qtot, "qeq", convention)
+    np.testing.assert_allclose(np.asarray(warm), np.asarray(cold), rtol=0, atol=1e-10)
+
+    g_direct = np.asarray(rc.grad(lambda x: _total(run("direct", x)))(positions))
+    g_cg = np.asarray(rc.grad(lambda x: _total(run("cg", x, tol=1e-12)))(positions))
+    np.testing.assert_allclose(g_cg, g_direct, rtol=0, atol=1e-8 * np.abs(g_direct).max())
+
+    w = np.random.default_rng(1).normal(size=len(types))
+    theta = {k: np.array(params[k]) for k in ("chi", "eta", "gamma")}
+
+    def charge_loss(t, solver):
+        return jnp.sum(run(solver, p=dict(params, **t), tol=1e-12)["q"] * w)
+
+    gd = rc.grad(lambda t: charge_loss(t, "direct"))(theta)
+    gc = rc.grad(lambda t: charge_loss(t, "cg"))(theta)
+    for k in theta:
+        np.testing.assert_allclose(np.asarray(gc[k]), np.asarray(gd[k]), rtol=0, atol=1e-8)
+    if convention == "lammps":
+        wf = np.random.default_rng(2).normal(size=positions.shape)
+
+        def force_loss(gamma, solver):
+            p = dict(params, gamma=gamma)
+            forces = rc.grad(lambda x: _total(run(solver, x, p, tol=1e-12)))(positions)
+            return jnp.sum(forces * wf)
+
+        gamma = np.array(params["gamma"])
+        fd = np.asarray(rc.grad(lambda g: force_loss(g, "direct"))(gamma))
+        fc = np.asarray(rc.grad(lambda g: force_loss(g, "cg"))(gamma))
+        np.testing.assert_allclose(fc, fd, rtol=0, atol=1e-7 * np.abs(fd).max())

