@@ -21,6 +21,7 @@ from .api import (
     vmap,
 )
 from .array import Array
+from .callback import pure_callback
 from .custom import custom_jvp, custom_vjp
 from .ir import Program
 from .jit import jit
@@ -37,7 +38,7 @@ from .tree import (
 __all__ = [
     "Array", "ConcretizationError", "Program", "UnexpectedTracerError", "custom_jvp",
     "custom_vjp", "grad", "hessian", "jacfwd", "jacrev", "jit", "jvp", "lax", "linearize",
-    "make_ir", "numpy", "ops", "register_pytree_node", "stop_gradient", "tree_flatten",
+    "make_ir", "numpy", "ops", "pure_callback", "register_pytree_node", "stop_gradient", "tree_flatten",
     "tree_leaves", "tree_map", "tree_structure", "tree_unflatten", "value_and_grad", "vjp",
     "vmap",
 ]

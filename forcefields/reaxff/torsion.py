@@ -11,10 +11,12 @@ import reaxgrad.core.numpy as jnp
 from .geometry import dot, norm, safe_sqrt, sin_cos
 
 
+MIN_SINE = 1e-10  # LAMMPS's clamp of sin(theta) in the torsion forces
+
+
 def _sin_theta(a, b):
     s, _ = sin_cos(a, b)
-    sin = s / (norm(a) * norm(b))
-    return jnp.where(sin < 1e-10, jnp.stop_gradient(sin), sin)
+    return s / (norm(a) * norm(b))
 
 
 def torsion_energies(bo, params, lists):
@@ -38,7 +40,8 @@ def torsion_energies(bo, params, lists):
            * (1.0 - jnp.exp(-gp[23] * boa[2])))
 
     d_ji, d_jk, d_kl = bo.d[b_ij], bo.d[b_jk], bo.d[b_kl]
-    sines = _sin_theta(d_ji, d_jk) * _sin_theta(-d_jk, d_kl)
+    sin1, sin2 = _sin_theta(d_ji, d_jk), _sin_theta(-d_jk, d_kl)
+    sines = sin1 * sin2
     r_jk = bo.r[b_jk]
     c = -dot(d_ji, d_jk) * dot(d_jk, d_kl) + r_jk * r_jk * dot(d_ji, d_kl)
     s = -r_jk * dot(d_ji, jnp.cross(d_jk, d_kl))
@@ -54,5 +57,12 @@ def torsion_energies(bo, params, lists):
     e_tor = f10 * sines * 0.5 * (V1 * (1.0 + cos1) + v2 * (1.0 - cos2) + V3 * (1.0 + cos3))
     f12 = (jnp.exp(-gp[27] * (boa[0] - 1.5) ** 2) * jnp.exp(-gp[27] * (boa[1] - 1.5) ** 2)
            * jnp.exp(-gp[27] * (boa[2] - 1.5) ** 2))
-    e_con = p_cot1 * f12 * (1.0 + (cos1 * cos1 - 1.0) * sines)
+    conj = (cos1 * cos1 - 1.0) * sines
+    # A bond angle of 0 or 180 degrees (sin < MIN_SINE) is a kink of sin(theta) and leaves omega
+    # undefined. LAMMPS's forces, which clamp sin(theta) and 2 r_ij r_kl sin sin in the omega
+    # derivatives, take no geometric derivative there: neither do we (the values are unchanged).
+    flat = (sin1 < MIN_SINE) | (sin2 < MIN_SINE)
+    e_tor = jnp.where(flat, jnp.stop_gradient(e_tor), e_tor)
+    conj = jnp.where(flat, jnp.stop_gradient(conj), conj)
+    e_con = p_cot1 * f12 * (1.0 + conj)
     return jnp.sum(jnp.where(on, e_tor, 0.0)), jnp.sum(jnp.where(on, e_con, 0.0))
