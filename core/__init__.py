@@ -38,7 +38,7 @@ from .tree import (
 __all__ = [
     "Array", "ConcretizationError", "Program", "UnexpectedTracerError", "custom_jvp",
     "custom_vjp", "grad", "hessian", "jacfwd", "jacrev", "jit", "jvp", "lax", "linearize",
-    "make_ir", "numpy", "ops", "pure_callback", "register_pytree_node", "stop_gradient", "tree_flatten",
-    "tree_leaves", "tree_map", "tree_structure", "tree_unflatten", "value_and_grad", "vjp",
-    "vmap",
+    "make_ir", "numpy", "ops", "pure_callback", "register_pytree_node", "stop_gradient",
+    "tree_flatten", "tree_leaves", "tree_map", "tree_structure", "tree_unflatten",
+    "value_and_grad", "vjp", "vmap",
 ]

