@@ -118,51 +118,9 @@ def _join(key_a, key_b):
 
 
 def _pairs(positions, cell, pbc, cutoff, half=False):
-    """(i, j, shifts) int64 of every image within ``cutoff``, from ``md.neighbors``.
-
-    Without periodicity, two far-away dummy atoms are added (and dropped from the result):
-    ``neighbor_pairs`` bins along each free axis over the atoms' extent, which fails for a
-    system that is flat along a free axis (a planar molecule: zero extent).
-    """
-    pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))
-    if pbc.all():
-        i, j, sh = neighbor_pairs(positions, cell, pbc, cutoff, half=half)
-        return i.astype(np.int64), j.astype(np.int64), sh.astype(np.int64)
-    if not pbc.any():
-        n = len(positions)
-        lo, hi = positions.min(axis=0), positions.max(axis=0)
-        pad = 2.0 * cutoff + 1.0
-        dummies = np.array([lo - pad, hi + pad])
-        i, j, sh = neighbor_pairs(np.concatenate([positions, dummies]), None, False, cutoff,
-                                  half=half)
-        real = (i < n) & (j < n)
-        return i[real].astype(np.int64), j[real].astype(np.int64), sh[real].astype(np.int64)
-    return _direct_pairs(positions, cell, pbc, cutoff, half)
-
-
-def _direct_pairs(positions, cell, pbc, cutoff, half):
-    """Direct search over atom pairs and lattice images (mixed boundary conditions)."""
-    reps = []
-    for a in range(3):
-        if pbc[a]:
-            normal = np.cross(cell[(a + 1) % 3], cell[(a + 2) % 3])
-            spacing = abs(cell[a] @ normal) / np.linalg.norm(normal)
-            reps.append(int(np.ceil(cutoff / spacing)) + 1)
-        else:
-            reps.append(0)
-    grid = np.stack(np.meshgrid(*(np.arange(-r, r + 1) for r in reps), indexing="ij"), -1)
-    shifts = grid.reshape(-1, 3)
-    n = len(positions)
-    d = (positions[None, :, None, :] + (shifts @ cell)[None, None, :, :]
-         - positions[:, None, None, :])
-    close = np.einsum("ijsd,ijsd->ijs", d, d) <= cutoff * cutoff
-    close &= ~(np.eye(n, dtype=bool)[:, :, None] & ~shifts.any(axis=1)[None, None, :])
-    i, j, s = np.nonzero(close)
-    sh = shifts[s].astype(np.int64)
-    if half:
-        keep = half_pair_mask(i, j, sh)
-        i, j, sh = i[keep], j[keep], sh[keep]
-    return i.astype(np.int64), j.astype(np.int64), sh
+    """(i, j, shifts) int64 of every image within ``cutoff`` (``md.neighbors``)."""
+    i, j, sh = neighbor_pairs(positions, cell, pbc, cutoff, half=half)
+    return i.astype(np.int64), j.astype(np.int64), sh.astype(np.int64)
 
 
 def _carbon_flags(params, types, elements):

@@ -10,7 +10,6 @@ import reaxgrad.core.numpy as jnp
 
 from .geometry import dot, norm, safe_sqrt, sin_cos
 
-
 MIN_SINE = 1e-10  # LAMMPS's clamp of sin(theta) in the torsion forces
 
 

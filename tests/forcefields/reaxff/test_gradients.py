@@ -105,3 +105,14 @@ def test_parameter_gradient_matches_finite_differences(name, table, index):
     fd = _central_difference(energy, base, index, h)
     assert g != 0.0
     assert abs(fd - g) <= 1e-5 * max(1.0, abs(g)), (fd, g)
+
+
+def test_hessian_vector_product_matches_finite_differences_of_forces():
+    atoms, _, _, params, _, lists = setup_case("ethanol")
+    cell, pos = atoms.cell.array, atoms.positions
+    grad = rc.grad(lambda x: bonded_energy(x, cell, params, lists))
+    v = np.random.default_rng(0).normal(size=pos.shape)
+    hv = np.asarray(rc.jvp(grad, (pos,), (v,))[1])
+    h = 1e-5
+    fd = (np.asarray(grad(pos + h * v)) - np.asarray(grad(pos - h * v))) / (2 * h)
+    np.testing.assert_allclose(hv, fd, rtol=0, atol=1e-6 * np.abs(fd).max())

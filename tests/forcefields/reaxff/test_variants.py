@@ -1,6 +1,7 @@
 """Force-field variants the shipped files do not exercise, against LAMMPS (zero charges):
 van der Waals mode 2 (inner wall, no shielding) and mode 3 without lg, a non-zero lower taper
-radius (gp12), and a bond type without bond-order corrections (ovc = v13cor = 0)."""
+radius (gp12), a bond type without bond-order corrections (ovc = v13cor = 0), and a slab with
+mixed boundary conditions."""
 
 import numpy as np
 import pytest
@@ -53,5 +54,28 @@ def test_vdw_modes_taper_and_uncorrected_bonds(tmp_path, lammps_zero_charges, sh
         assert abs(float(v) - r) <= max(1e-8, 1e-9 * abs(r)), (k, float(v), r)
     cell = atoms.cell.array
     forces = -np.asarray(rc.grad(lambda x: bonded_energy(x, cell, params, lists))(atoms.positions))
+    np.testing.assert_allclose(forces, ref["forces"], rtol=0,
+                               atol=1e-7 * max(1.0, np.abs(ref["forces"]).max()))
+
+
+def test_slab_with_mixed_boundaries(lammps_zero_charges):
+    """Au(111) slab with O and H adsorbed: periodic in x and y only (AuO force field)."""
+    from ase.build import add_adsorbate, fcc111
+    from reaxff_cases import ffield_tables
+
+    slab = fcc111("Au", (2, 2, 2), vacuum=6.0)
+    add_adsorbate(slab, "O", 1.2, "fcc")
+    add_adsorbate(slab, "H", 2.1, "fcc")
+    slab.rattle(0.03, seed=1)
+    ff, params = ffield_tables("ffield.reax.AuO")
+    cell = slab.cell.array
+    lists = build_lists(slab.positions, cell, slab.pbc, atom_types(ff, slab), params,
+                        elements=ff.elements)
+    terms = bonded_energy_terms(slab.positions, cell, params, lists)
+    ref = lammps_zero_charges(slab, "ffield.reax.AuO")
+    for k, v in terms.items():
+        r = ref["energies"][k]
+        assert abs(float(v) - r) <= max(1e-8, 1e-9 * abs(r)), (k, float(v), r)
+    forces = -np.asarray(rc.grad(lambda x: bonded_energy(x, cell, params, lists))(slab.positions))
     np.testing.assert_allclose(forces, ref["forces"], rtol=0,
                                atol=1e-7 * max(1.0, np.abs(ref["forces"]).max()))

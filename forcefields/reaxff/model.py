@@ -1,0 +1,149 @@
+"""A ReaxFF force field ready to evaluate structures: interaction lists built in NumPy, then one
+jit-compiled function (per list-capacity bucket) giving the per-term energies, charges,
+forces and stress. Units: kcal/mol, Å, e (LAMMPS `real`).
+
+Charge conventions (see docs/reaxff_equations.md §22 and charges.py):
+- "lammps" (default): LAMMPS's constants; forces and stress are derivatives at the converged
+  charges held fixed, equal to what LAMMPS reports.
+- "consistent": the charges minimise the reported energy, so forces are the exact total
+  derivative (MD conserves energy).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+import reaxgrad.core as rg
+import reaxgrad.core.numpy as jnp
+
+from ..ffield import ForceField, read_ffield, to_params
+from .charges import electrostatic_energy
+from .coulomb import charge_self_energy, coulomb_energy
+from .energy import bonded_energy_terms
+from .lists import ReaxLists, build_lists
+
+TERMS = ("ebond", "eatom", "elp", "emol", "ev", "epen", "ecoa", "ehb", "et", "eco", "ew", "ep",
+         "efi", "eqeq")
+CHARGE_METHODS = ("qeq", "eem", "acks2", None)
+
+
+def energy_terms(positions, cell, params, lists, total_charge=0.0, *, charge_method="qeq",
+                 convention="lammps", charges=None):
+    """(dict of the 14 LAMMPS terms, charges). charge_method=None uses the given `charges`."""
+    terms = bonded_energy_terms(positions, cell, params, lists)
+    if charge_method is None:
+        q = jnp.asarray(charges)
+        ep = coulomb_energy(positions, cell, q, params, lists.types, lists)
+        eqeq = charge_self_energy(q, params, lists.types)
+    else:
+        el = electrostatic_energy(positions, cell, params, lists.types, lists, total_charge,
+                                  method=charge_method, convention=convention)
+        q, ep, eqeq = el["q"], el["ep"], el["eqeq"]
+    terms.update(ep=ep, efi=jnp.zeros(()), eqeq=eqeq)
+    return terms, q
+
+
+def _evaluate(positions, cell, params, lists, total_charge, charges, charge_method, convention):
+    """Energies, charges, dE/dpositions and dE/dstrain at zero strain."""
+
+    def total(pos, strain):
+        deform = jnp.eye(3) + 0.5 * (strain + strain.T)
+        terms, q = energy_terms(pos @ deform, cell @ deform, params, lists, total_charge,
+                                charge_method=charge_method, convention=convention,
+                                charges=charges)
+        e = terms["ebond"]
+        for name in TERMS[1:]:
+            e = e + terms[name]
+        return e, (terms, q)
+
+    (energy, (terms, q)), (de_dpos, de_dstrain) = rg.value_and_grad(
+        total, argnums=(0, 1), has_aux=True)(positions, jnp.zeros((3, 3)))
+    return energy, terms, q, de_dpos, de_dstrain
+
+
+_evaluate_jit = rg.jit(_evaluate, static_argnums=(6, 7))
+
+
+@dataclass
+class Result:
+    energy: float
+    terms: dict
+    charges: np.ndarray
+    forces: np.ndarray
+    virial: np.ndarray  # dE/dstrain (kcal/mol), symmetric
+    stress: np.ndarray | None  # dE/dstrain / volume (kcal/mol/Å^3), periodic cells only
+
+
+class ReaxFF:
+    """A force field plus settings; `evaluate` computes one structure."""
+
+    def __init__(self, ffield, charge_method="qeq", convention="lammps", control=None):
+        if charge_method not in CHARGE_METHODS:
+            raise ValueError(f"charge_method must be one of {CHARGE_METHODS}, got "
+                             f"{charge_method!r}")
+        if convention not in ("lammps", "consistent"):
+            raise ValueError(f"convention must be 'lammps' or 'consistent', got {convention!r}")
+        self.ff = ffield if isinstance(ffield, ForceField) else read_ffield(ffield)
+        self.params = to_params(self.ff)
+        self.charge_method = "qeq" if charge_method == "eem" else charge_method
+        self.convention = convention
+        self.control = control
+        self._lists: ReaxLists | None = None
+
+    @property
+    def elements(self) -> list[str]:
+        return list(self.ff.elements)
+
+    def types_of(self, symbols, source="structure") -> np.ndarray:
+        index = {e.capitalize(): k for k, e in enumerate(self.ff.elements)}
+        missing = sorted({s for s in symbols if s.capitalize() not in index})
+        if missing:
+            raise ValueError(
+                f"{source}: element(s) {', '.join(missing)} not in the force field "
+                f"{self.ff.path or ''} (it has {', '.join(self.ff.elements)})"
+            )
+        return np.array([index[s.capitalize()] for s in symbols], dtype=np.int64)
+
+    def lists(self, positions, cell, pbc, types) -> ReaxLists:
+        lists = build_lists(positions, cell, pbc, types, self.params, self.control,
+                            elements=self.ff.elements, previous=self._lists)
+        self._lists = lists
+        return lists
+
+    def evaluate(self, positions, cell, pbc, symbols, total_charge=0.0, charges=None,
+                 source="structure") -> Result:
+        positions = np.asarray(positions, dtype=np.float64)
+        pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))
+        cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, dtype=np.float64)
+        types = self.types_of(symbols, source)
+        _check_overlaps(positions, cell, pbc, source)
+        lists = self.lists(positions, cell, pbc, types)
+        q_in = None if self.charge_method is not None else np.asarray(
+            np.zeros(len(positions)) if charges is None else charges, dtype=np.float64)
+        energy, terms, q, de_dpos, de_dstrain = _evaluate_jit(
+            positions, cell, self.params, lists, np.float64(total_charge), q_in,
+            self.charge_method, self.convention)
+        virial = np.asarray(de_dstrain)
+        volume = abs(np.linalg.det(cell)) if pbc.all() else 0.0
+        return Result(
+            energy=float(energy),
+            terms={k: float(terms[k]) for k in TERMS},
+            charges=np.asarray(q),
+            forces=-np.asarray(de_dpos),
+            virial=virial,
+            stress=virial / volume if volume > 0 else None,
+        )
+
+
+def _check_overlaps(positions, cell, pbc, source, min_distance=0.1):
+    """Refuse atoms on top of each other (the potential is singular there)."""
+    from reaxgrad.md.neighbors import neighbor_pairs
+
+    i, j, s = neighbor_pairs(positions, cell, pbc, min_distance, half=True)
+    if len(i):
+        d = positions[j[0]] + s[0] @ cell - positions[i[0]]
+        raise ValueError(
+            f"{source}: atoms {int(i[0])} and {int(j[0])} overlap (distance "
+            f"{np.linalg.norm(d):.3g} Å < {min_distance} Å)"
+        )
