@@ -177,7 +177,7 @@ def build_lists(positions, cell, pbc, types, params, control=None, *, elements=N
     raw = np.maximum(np.asarray(uncorrected(r, types[i], types[j], p)[0]),
                      np.asarray(uncorrected(r_short, types[i], types[j], p)[0]))
     keep = raw >= margin * c_bo
-    i, j, sh, bo = i[keep], j[keep], sh[keep], raw[keep]
+    i, j, sh, bo_hi = i[keep], j[keep], sh[keep], raw[keep]
     nb = len(i)
     bcap = cap("bond_i", nb)
     bond_i, bond_j, bond_shift, bond_mask = _pad(bcap, i, j, sh.astype(np.float64))
@@ -187,8 +187,8 @@ def build_lists(positions, cell, pbc, types, params, control=None, *, elements=N
 
     # valence angles: pairs of entries of one centre, a < b
     a, b = _join(i, i)
-    sel = (a < b) & (bo[a] > margin * thb) & (bo[b] > margin * thb)
-    sel &= bo[a] * bo[b] > margin * margin * thb_sq
+    sel = (a < b) & (bo_hi[a] > margin * thb) & (bo_hi[b] > margin * thb)
+    sel &= bo_hi[a] * bo_hi[b] > margin * margin * thb_sq
     a, b = a[sel], b[sel]
     sel = p["angle_mask"][tj[a], ti[a], tj[b]].any(axis=-1)
     a, b = a[sel], b[sel]
@@ -196,18 +196,18 @@ def build_lists(positions, cell, pbc, types, params, control=None, *, elements=N
     angle_b1, angle_b2, angle_mask = _pad(acap, a, b)
 
     # torsions: central entry jk (once per bond), ij from j's list, kl from k's list
-    central = np.flatnonzero(bond_half[:nb] & (bo > margin * thb))
+    central = np.flatnonzero(bond_half[:nb] & (bo_hi > margin * thb))
     c_idx, ij = _join(i[central], i)
     jk = central[c_idx]
-    sel = (ij != jk) & (bo[ij] > margin * thb)
+    sel = (ij != jk) & (bo_hi[ij] > margin * thb)
     jk, ij = jk[sel], ij[sel]
     t_idx, kl = _join(j[jk], i)
     jk, ij = jk[t_idx], ij[t_idx]
     shift_l = sh[jk] + sh[kl]
     back = (j[kl] == i[jk]) & ~shift_l.any(axis=1)
     same_end = (j[ij] == j[kl]) & (sh[ij] == shift_l).all(axis=1)
-    sel = ~back & ~same_end & (bo[kl] > margin * thb)
-    sel &= bo[ij] * bo[jk] * bo[kl] > margin**3 * thb
+    sel = ~back & ~same_end & (bo_hi[kl] > margin * thb)
+    sel &= bo_hi[ij] * bo_hi[jk] * bo_hi[kl] > margin**3 * thb
     jk, ij, kl = jk[sel], ij[sel], kl[sel]
     sel = p["torsion_mask"][tj[ij], ti[jk], tj[jk], tj[kl]]
     jk, ij, kl = jk[sel], ij[sel], kl[sel]
@@ -217,7 +217,7 @@ def build_lists(positions, cell, pbc, types, params, control=None, *, elements=N
     # hydrogen bonds: donor entries j->i of hydrogens j, acceptors by distance search
     hb = p["p_hbond"]
     if hbond_cut > 0 and np.any(hb[types] == 1):
-        donors = np.flatnonzero((hb[ti] == 1) & (hb[tj] == 2) & (bo >= margin * HB_THRESHOLD))
+        donors = np.flatnonzero((hb[ti] == 1) & (hb[tj] == 2) & (bo_hi >= margin * HB_THRESHOLD))
         hi, hk, hs = _pairs(positions, cell, pbc, hbond_cut + skin)
         acc = (hb[types[hi]] == 1) & (hb[types[hk]] == 2)
         hi, hk, hs = hi[acc].astype(np.int64), hk[acc].astype(np.int64), hs[acc]
