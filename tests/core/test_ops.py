@@ -69,6 +69,21 @@ def test_under_jit_and_vmap_with_traced_ids():
     np.testing.assert_allclose(out[1], 2 * _reference(DATA, IDS, 3), rtol=1e-15)
 
 
+def test_vmap_with_batched_data_and_ids_and_its_gradient():
+    data = np.random.default_rng(0).standard_normal((3, 6, 2))
+    ids = np.random.default_rng(1).integers(0, 4, (3, 6))
+    out = rc.vmap(lambda d, i: segment_sum(d, i, num_segments=4))(data, ids)
+    for k in range(3):
+        np.testing.assert_allclose(out[k], _reference(data[k], ids[k], 4), rtol=1e-14)
+
+    def energy(d, i):
+        return jnp.sum(segment_sum(d**2, i, num_segments=4) ** 2)
+
+    grads = rc.vmap(rc.grad(energy))(data, ids)
+    for k in range(3):
+        np.testing.assert_allclose(grads[k], rc.grad(energy)(data[k], ids[k]), rtol=1e-14)
+
+
 def test_argument_errors():
     with pytest.raises(TypeError, match="num_segments"):
         rc.jit(lambda d, i: segment_sum(d, i))(DATA, IDS)

@@ -1,7 +1,5 @@
 """Tests for reaxgrad.datasets.geo: BGF blocks to ase.Atoms, ReaxFF cell convention, errors."""
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,11 +7,6 @@ from ase.geometry import cell_to_cellpar, cellpar_to_cell
 from ase.neighborlist import neighbor_list
 
 from reaxgrad.datasets import GeoError, read_geo, reaxff_cell
-
-DATA = Path(
-    os.environ.get("REAXGRAD_JAXREAXFF_DATA")
-    or Path(__file__).resolve().parents[3] / "shared" / "data" / "jaxreaxff"
-)
 
 BLOCK = """\
 XTLGRF 200
@@ -42,10 +35,8 @@ def _write(tmp_path, text):
 
 
 @pytest.fixture(scope="module")
-def data():
-    if not DATA.is_dir():
-        pytest.skip(f"{DATA} is absent")
-    return DATA
+def data(jaxreaxff_data):
+    return jaxreaxff_data
 
 
 def test_reads_every_block_of_the_jaxreaxff_sets(data):

@@ -1,15 +1,9 @@
 """Fixtures for the ffield / params-file tests: data folders and LAMMPS energies."""
 
 import importlib.util
-import os
 from pathlib import Path
 
 import pytest
-
-DATA = Path(
-    os.environ.get("REAXGRAD_JAXREAXFF_DATA")
-    or Path(__file__).resolve().parents[3] / "shared" / "data" / "jaxreaxff"
-)
 
 
 @pytest.fixture(scope="session")
@@ -22,14 +16,6 @@ def potentials():
     if not path.is_dir():
         pytest.skip(f"{path} is absent")
     return path
-
-
-@pytest.fixture(scope="session")
-def jaxreaxff_data():
-    """The JAX-ReaxFF training sets (cobalt, disulfide, silica), outside the repository."""
-    if not DATA.is_dir():
-        pytest.skip(f"{DATA} is absent")
-    return DATA
 
 
 @pytest.fixture(scope="session")

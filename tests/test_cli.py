@@ -1,0 +1,70 @@
+"""The `reaxgrad` command: --version, info, demo, energy (tables, JSON, errors)."""
+import json
+
+import pytest
+
+from reaxgrad import __version__
+from reaxgrad.cli import main
+
+
+def test_version_and_info(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert __version__ in capsys.readouterr().out
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    for word in ("numpy", "backend", "C compiler", "GPU"):
+        assert word in out
+
+
+def test_demo_runs(capsys):
+    assert main(["demo", "--atoms", "13", "--steps", "300"]) == 0
+    out = capsys.readouterr().out
+    assert "near-zero modes                        6" in out
+    assert "1 trace(s)" in out
+
+
+@pytest.fixture
+def cho():
+    lo = pytest.importorskip("reaxgrad.forcefields.lammps_oracle")
+    try:
+        return str(lo.potential_path("ffield.reax.cho"))
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"no shipped force field: {exc}")
+
+
+def test_energy_json_matches_the_model(tmp_path, capsys, cho):
+    from ase.build import molecule
+    from ase.io import write
+
+    from reaxgrad.forcefields.reaxff.model import ReaxFF
+
+    atoms = molecule("CH3CH2OH")
+    path = tmp_path / "ethanol.xyz"
+    write(path, atoms)
+    assert main(["energy", str(path), "--ffield", cho, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    ref = ReaxFF(cho).evaluate(atoms.positions, None, False, atoms.get_chemical_symbols())
+    assert out["energy"] == pytest.approx(ref.energy, rel=1e-12)
+    assert out["energy_terms"]["ebond"] == pytest.approx(ref.terms["ebond"], rel=1e-12)
+    assert len(out["forces"]) == len(atoms) and len(out["charges"]) == len(atoms)
+    assert main(["energy", str(path), "--ffield", cho]) == 0
+    table = capsys.readouterr().out
+    assert "total energy" in table and "ebond" in table and "eqeq" in table
+
+
+def test_energy_errors_name_the_problem(tmp_path, cho):
+    from ase.build import molecule
+    from ase.io import write
+
+    path = tmp_path / "nh3.xyz"
+    write(path, molecule("NH3"))
+    with pytest.raises(SystemExit, match=r"nh3.xyz: element\(s\) N not in the force field"):
+        main(["energy", str(path), "--ffield", cho])
+    with pytest.raises(SystemExit, match="no such file"):
+        main(["energy", str(tmp_path / "missing.xyz"), "--ffield", cho])
+    bad = tmp_path / "ffield.bad"
+    bad.write_text("header\n39 ! general\nnot-a-number ! p1\n")
+    with pytest.raises(SystemExit, match="ffield.bad"):
+        main(["energy", str(path), "--ffield", str(bad)])
