@@ -34,8 +34,10 @@ def _flatten_fun(f, in_tree, store):
 
 
 def _wrap(x):
+    """A transform's result as a writable `Array` (broadcast views are copied)."""
     if isinstance(x, np.ndarray) or np.isscalar(x):
-        return as_array(x)
+        out = as_array(x)
+        return out if out.flags.writeable else out.copy()
     return x
 
 
@@ -120,10 +122,15 @@ def vjp(fun: Callable, *primals, has_aux: bool = False):
         if ct_tree != out_tree:
             raise TypeError(f"vjp: cotangent structure {ct_tree} differs from output {out_tree}")
         for c, o in zip(ct_leaves, outs[:n_out]):
-            if get_aval(c).shape != get_aval(o).shape:
+            ca, oa = get_aval(c), get_aval(o)
+            if ca.shape != oa.shape:
                 raise ValueError(
-                    f"vjp: cotangent shape {get_aval(c).shape} differs from output shape "
-                    f"{get_aval(o).shape}"
+                    f"vjp: cotangent shape {ca.shape} differs from output shape {oa.shape}"
+                )
+            if is_float(oa.dtype) and ca.dtype != oa.dtype:
+                raise TypeError(
+                    f"vjp: cotangent dtype {ca.dtype.name} differs from the output dtype "
+                    f"{oa.dtype.name}; cast the cotangent (e.g. .astype({oa.dtype.name}))"
                 )
         cts_aux = [Zero(get_aval(a)) for a in outs[n_out:]]
         cts = vjp_flat_fun(list(ct_leaves) + cts_aux)
@@ -227,7 +234,7 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0):
                 f"called with {len(args)} positional arguments"
             )
         axes = broadcast_prefix(axes_spec, args, "vmap in_axes")
-        leaves = [_asarray_leaf(x) for x in leaves]
+        leaves = [x if ax is None else _asarray_leaf(x) for x, ax in zip(leaves, axes)]
         sizes, norm_axes = {}, []
         for i, (x, ax) in enumerate(zip(leaves, axes)):
             if ax is None:

@@ -22,3 +22,9 @@ def as_array(x):
     if isinstance(x, np.ndarray):
         return x.view(Array)
     return np.asarray(x).view(Array)
+
+
+def as_writable_array(x):
+    """as_array, copying read-only results (e.g. broadcast views) so that callers may write."""
+    out = as_array(x)
+    return out if out.flags.writeable else out.copy()

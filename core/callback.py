@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .aval import ShapedArray
-from .primitive import Primitive, batch_rules, effectful, impl_rules, shape_rules
+from .primitive import Primitive, batch_rules, impl_rules, shape_rules
 from .tree import tree_flatten, tree_unflatten
 
 pure_callback_p = Primitive("pure_callback", multiple_results=True)
@@ -43,7 +43,6 @@ def _batch(axis_size, vals, dims, *, callback, result_avals, in_tree, out_tree):
 impl_rules[pure_callback_p] = _impl
 shape_rules[pure_callback_p] = lambda *avals, result_avals, **_: list(result_avals)
 batch_rules[pure_callback_p] = _batch
-effectful.add(pure_callback_p)  # never merged by CSE nor folded at compile time
 
 
 def pure_callback(callback, result_shape_dtypes, *args):

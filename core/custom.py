@@ -107,6 +107,7 @@ def _custom_lin_impl(*args, **params):
 
 def _custom_lin_transpose(cts, *args, num_res, bwd, out_tree, in_trees, nondiff, out_avals):
     res = args[:num_res]
+    tangent_avals = [a.aval if is_undefined(a) else get_aval(a) for a in args[num_res:]]
     assert not any(is_undefined(r) for r in res)
     ct_tree = tree_unflatten(out_tree, cts)
     cts_in = bwd(*nondiff, tree_unflatten(in_trees[0], list(res)), ct_tree)
@@ -116,11 +117,24 @@ def _custom_lin_transpose(cts, *args, num_res, bwd, out_tree, in_trees, nondiff,
             f"argument ({len(in_trees) - 1}), got {type(cts_in).__name__}"
         )
     flat = []
+    avals = iter(tangent_avals)
     for ct, tree in zip(cts_in, in_trees[1:]):
+        if ct is None:  # None: a zero cotangent for the whole argument
+            flat.extend(None for _ in range(tree.num_leaves))
+            for _ in range(tree.num_leaves):
+                next(avals)
+            continue
         leaves, t = tree_flatten(ct)
         if t != tree:
             raise TypeError(f"custom_vjp bwd returned structure {t}, expected {tree}")
-        flat.extend(leaves)
+        for leaf in leaves:
+            aval = next(avals)
+            flat.append(None if leaf is None else leaf)
+            if leaf is not None and tuple(lax.shape(leaf)) != aval.shape:
+                raise TypeError(
+                    f"custom_vjp bwd returned a cotangent of shape {lax.shape(leaf)} for an "
+                    f"argument of shape {aval.shape}"
+                )
     return [None] * num_res + flat
 
 
@@ -175,25 +189,34 @@ def custom_batch_process(trace, cf, args):
     if all(d is None for d in dims):
         return cf(*lowered)
     in_axes = tree_unflatten(tree, dims)
+    nd = cf.nondiff_argnums
+    if any(d is not None for i, a in enumerate(in_axes) if i in nd
+           for d in tree_leaves(a, is_leaf=lambda v: v is None)):
+        raise NotImplementedError("vmap over a nondiff_argnums argument of a custom rule")
+    diff_axes = tuple(a for i, a in enumerate(in_axes) if i not in nd)
+    nondiff = [lowered[i] for i in nd]
     if isinstance(cf, custom_jvp):
-        diff_axes = tuple(a for i, a in enumerate(in_axes) if i not in cf.nondiff_argnums)
-        new = custom_jvp(vmap(cf.fun, in_axes=in_axes, out_axes=0))
+        new = custom_jvp(vmap(cf.fun, in_axes=in_axes, out_axes=0), nondiff_argnums=nd)
 
-        def rule(primals, tangents):
-            return vmap(lambda p, t: cf.jvp(p, t), in_axes=(diff_axes, diff_axes), out_axes=0)(
-                primals, tangents
-            )
+        def rule(*args):
+            primals, tangents = args[-2], args[-1]
+            return vmap(lambda p, t: cf.jvp(*nondiff, p, t), in_axes=(diff_axes, diff_axes),
+                        out_axes=0)(primals, tangents)
 
         new.defjvp(rule)
     else:
-        new = custom_vjp(vmap(cf.fun, in_axes=in_axes, out_axes=0))
+        new = custom_vjp(vmap(cf.fun, in_axes=in_axes, out_axes=0), nondiff_argnums=nd)
         fwd = vmap(cf.fwd, in_axes=in_axes, out_axes=0)
-        arg_dims = [tree_leaves(a, is_leaf=lambda v: v is None) for a in in_axes]
+        arg_dims = [tree_leaves(a, is_leaf=lambda v: v is None) for a in diff_axes]
 
-        def bwd(res, ct):
-            cts = vmap(cf.bwd, in_axes=(0, 0), out_axes=0)(res, ct)
+        def bwd(*args):
+            res, ct = args[-2], args[-1]
+            cts = vmap(lambda r, c: cf.bwd(*nondiff, r, c), in_axes=(0, 0), out_axes=0)(res, ct)
             out = []
             for c, d in zip(cts, arg_dims):
+                if c is None:
+                    out.append(None)
+                    continue
                 c_leaves, c_tree = tree_flatten(c)
                 fixed = [
                     lax.reduce_sum(x, (0,)) if dd is None else lax.moveaxis(x, 0, dd)

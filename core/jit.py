@@ -6,7 +6,7 @@ import functools
 
 import numpy as np
 
-from .array import Array, as_array
+from .array import Array, as_writable_array
 from .executors import get_executor
 from .partial_eval import trace_to_program
 from .passes import optimize
@@ -89,7 +89,7 @@ class jit:
                 entry = self._fast_cache.get(key)
                 if entry is not None:
                     outs = entry.run(*entry.consts, *args)
-                    return tree_unflatten(entry.out_tree, [as_array(o) for o in outs])
+                    return tree_unflatten(entry.out_tree, [as_writable_array(o) for o in outs])
         else:
             key = None
         dyn, statics = self._split(args)
@@ -108,8 +108,10 @@ class jit:
                 type(a) in _FAST_TYPES for a in args
             ):
                 self._fast_cache[tuple((a.shape, a.dtype) for a in args)] = entry
+        if len(leaves) != len(args) or not all(type(a) in _FAST_TYPES for a in leaves):
+            leaves = [x if hasattr(x, "shape") else np.asarray(x) for x in leaves]
         outs = entry.run(*entry.consts, *leaves)
-        return tree_unflatten(entry.out_tree, [as_array(o) for o in outs])
+        return tree_unflatten(entry.out_tree, [as_writable_array(o) for o in outs])
 
     def _compile(self, args, statics, in_tree, leaves):
         static_map = dict(statics)

@@ -146,10 +146,12 @@ def broadcast_prefix(prefix: Any, tree: Any, what: str) -> list:
         pc, paux = p_handler[0](p)
         tc, taux = handler[0](t)
         if len(pc) != len(tc) or paux != taux:
+            detail = f"{len(pc)} entries vs {len(tc)}"
+            if isinstance(p, dict):
+                detail = f"keys {sorted(p)} vs {sorted(t)}"
             raise ValueError(
                 f"{what} specification {prefix!r} does not match the structure of the "
-                f"arguments {tree_structure(tree)} at {path or 'top level'}: "
-                f"{len(pc)} entries vs {len(tc)}"
+                f"arguments {tree_structure(tree)} at {path or 'top level'}: {detail}"
             )
         for i, (a, b) in enumerate(zip(pc, tc)):
             walk(a, b, f"{path}[{i}]")

@@ -50,7 +50,9 @@ def _gather_transpose(ct, x, idx):
 
 
 def _batch_offsets(idx, n, rows):
-    """Indices (B, ...) into a (B*rows, ...) flattened batch."""
+    """Indices (B, ...) into a (B*rows, ...) flattened batch. Out-of-range indices are clamped
+    into their own example's rows (as JAX clamps), never reaching another example."""
+    idx = L.min(L.max(idx, L.scalar(idx, 0)), L.scalar(idx, rows - 1))
     shape = L.shape(idx)
     offs = np.arange(n, dtype=L.dtype(idx)) * rows
     offs = L.broadcast_in_dim(offs, shape, (0,))
