@@ -70,7 +70,8 @@ def _step_energy_changes(path, convention, dt_fs, duration_fs=20.0):
 
     atoms = molecule("CH3CH2OH")
     atoms.calc = reaxgrad.ReaxFFCalculator(path, convention=convention)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
+    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0),
+                                 force_temp=True)
     md = VelocityVerlet(atoms, timestep=dt_fs * units.fs)
     energies = []
     md.attach(lambda: energies.append(atoms.get_total_energy()), interval=1)
