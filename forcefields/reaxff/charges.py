@@ -52,13 +52,12 @@ Solvers (``solver=``)
   solves ``Hs = −χ, Ht = −1`` by Jacobi-preconditioned CG (SciPy) to a relative residual
   ``tol``, warm-started from ``guess`` (the ``full_output`` of the previous call: MD steps),
   and ``q = s + ((Q − Σs)/Σt)·t``. Differentiated implicitly by a ``custom_vjp`` whose backward
-  pass is one more CG solve with the (symmetric) matrix. Because the engine has no loop
-  primitive (while_loop) nor custom_linear_solve, CG runs on concrete values: eager
-  evaluation and reverse mode with scalar outputs work (grad, vjp, value_and_grad; in the
-  "lammps" convention also a parameter gradient of forces, i.e. grad of grad, since the
-  position derivative never reaches the solve). jit, vmap, jvp, jacfwd, jacrev (a vmapped
-  pullback) and, in the "consistent" convention, grad of grad raise a TypeError. MD under
-  jit can pass charges from an eager CG call to ``coulomb_energy`` ("lammps" forces).
+  pass is one more CG solve with the (symmetric) matrix. CG is host code (SciPy) called
+  through ``reaxgrad.core.pure_callback``, so it runs eagerly, under jit and under vmap (one
+  call per example), and reverse mode works (grad, vjp, jacrev; in the "lammps" convention
+  also a parameter gradient of forces, i.e. grad of grad, since the position derivative never
+  reaches the solve). Forward mode (jvp, jacfwd) is refused, as for any custom_vjp, and so is
+  a second derivative through the solve itself ("consistent" grad of grad).
 
 Padding: ``pairs`` may be padded (mask False); atoms may not (every atom takes part).
 """
@@ -67,9 +66,8 @@ from __future__ import annotations
 import numpy as np
 
 import reaxgrad.core.numpy as jnp
-from reaxgrad.core import custom_vjp, stop_gradient
+from reaxgrad.core import custom_vjp, pure_callback, stop_gradient
 from reaxgrad.core.ops import segment_sum
-from reaxgrad.core.trace import Tracer
 
 from .coulomb import (
     C_ELE,
@@ -139,16 +137,8 @@ def _check(method, convention, solver):
                                   "the ACKS2 system is a saddle point: use solver='direct'")
 
 
-# ---- iterative path: sparse CG (SciPy) on concrete values, differentiated implicitly
-
-
-def _concrete(*values):
-    for v in values:
-        if isinstance(v, Tracer):
-            raise TypeError("solver='cg' runs SciPy's CG on concrete values: it works eagerly "
-                            "and under grad/vjp of scalar functions, not under jit, vmap, jvp, "
-                            "jacfwd or jacrev; use solver='direct' there")
-    return [np.asarray(v, dtype=np.float64) for v in values]
+# ---- iterative path: sparse CG (SciPy, host code through pure_callback), differentiated
+# implicitly by a custom_vjp
 
 
 def _sparse_hardness(i, j, h, diag):
@@ -173,25 +163,32 @@ def _pcg(a, b, guess, tol):
     return x
 
 
-def _sparse_solve_impl(i, j, tol, guess, h, diag, b):
-    h, diag, b = _concrete(h, diag, b)
-    return _pcg(_sparse_hardness(i, j, h, diag), b, guess, tol)
+def _host_solve(tol):
+    def solve(i, j, h, diag, b, guess):
+        return _pcg(_sparse_hardness(i, j, h, diag), b, guess, tol)
+
+    return solve
 
 
-def _sparse_solve_fwd(i, j, tol, guess, h, diag, b):
-    x = _sparse_solve_impl(i, j, tol, guess, h, diag, b)
-    return x, (h, diag, x)
+def _sparse_solve_impl(tol, i, j, h, diag, b, guess):
+    """x = H⁻¹ b for the sparse symmetric H given by its pair entries (i, j, h) and diagonal,
+    CG from `guess`; host code, so it runs under jit and vmap as well as eagerly."""
+    return pure_callback(_host_solve(tol), b, i, j, h, diag, b, guess)
 
 
-def _sparse_solve_bwd(i, j, tol, guess, res, ct):
-    """x = H⁻¹b, H symmetric: λ = H⁻¹ct; db = λ, d diag = −λx, dh_p = −(λ_i x_j + λ_j x_i)."""
-    h, diag, x = _concrete(*res)
-    (ct,) = _concrete(ct)
-    lam = _pcg(_sparse_hardness(i, j, h, diag), ct, None, tol)
-    return -(lam[i] * x[j] + lam[j] * x[i]), -lam * x, lam
+def _sparse_solve_fwd(tol, i, j, h, diag, b, guess):
+    x = _sparse_solve(tol, i, j, h, diag, b, guess)
+    return x, (i, j, h, diag, x)
 
 
-_sparse_solve = custom_vjp(_sparse_solve_impl, nondiff_argnums=(0, 1, 2, 3))
+def _sparse_solve_bwd(tol, res, ct):
+    """H symmetric: λ = H⁻¹ct; db = λ, d diag = −λx, dh_p = −(λ_i x_j + λ_j x_i)."""
+    i, j, h, diag, x = res
+    lam = pure_callback(_host_solve(tol), ct, i, j, h, diag, ct, x)
+    return None, None, -(lam[i] * x[j] + lam[j] * x[i]), -lam * x, lam, None
+
+
+_sparse_solve = custom_vjp(_sparse_solve_impl, nondiff_argnums=(0,))
 _sparse_solve.defvjp(_sparse_solve_fwd, _sparse_solve_bwd)
 
 
@@ -199,13 +196,12 @@ def _solve_cg(positions, cell, params, types, pairs, total_charge, constant, swa
               tol):
     """QEq by LAMMPS's two solves H s = −χ, H t = −1, q = s + ((Q − Σs)/Σt)·t (sparse CG)."""
     i, j, h, diag = _hardness_entries(positions, cell, params, types, pairs, constant, swa, swb)
-    i, j = np.asarray(i), np.asarray(j)
     guess = guess or {}
     chi = take(params["chi"], types)
     n = jnp.shape(types)[0]
-    b = -chi
-    s = _sparse_solve(i, j, tol, guess.get("s"), h, diag, b)
-    t = _sparse_solve(i, j, tol, guess.get("t"), h, diag, -np.ones(n))
+    zeros = np.zeros(n)
+    s = _sparse_solve(tol, i, j, h, diag, -chi, guess.get("s", zeros))
+    t = _sparse_solve(tol, i, j, h, diag, -np.ones(n), guess.get("t", zeros))
     mu = (total_charge - jnp.sum(s)) / jnp.sum(t)
     return {"q": s + mu * t, "u": None, "mu": mu, "s": s, "t": t}
 
@@ -289,4 +285,6 @@ def electrostatic_energy(positions, cell, params, types, pairs, total_charge=0.0
     if u is not None:
         out["ep"] = ep + acks2_pair_energy(positions, cell, u, params, types, pairs)
         out["u"] = u
+    if "s" in sol:  # CG: the two solutions, the warm start of the next call
+        out["s"], out["t"] = sol["s"], sol["t"]
     return out

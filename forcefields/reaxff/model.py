@@ -29,40 +29,49 @@ CHARGE_METHODS = ("qeq", "eem", "acks2", None)
 
 
 def energy_terms(positions, cell, params, lists, total_charge=0.0, *, charge_method="qeq",
-                 convention="lammps", charges=None):
-    """(dict of the 14 LAMMPS terms, charges). charge_method=None uses the given `charges`."""
+                 convention="lammps", charges=None, solver="direct", guess=None):
+    """(dict of the 14 LAMMPS terms, charges, solver state). charge_method=None uses the given
+    `charges`; solver "cg" (QEq/EEM) is warm-started from `guess` and returns the next one."""
     terms = bonded_energy_terms(positions, cell, params, lists)
+    state = None
     if charge_method is None:
         q = jnp.asarray(charges)
         ep = coulomb_energy(positions, cell, q, params, lists.types, lists)
         eqeq = charge_self_energy(q, params, lists.types)
     else:
         el = electrostatic_energy(positions, cell, params, lists.types, lists, total_charge,
-                                  method=charge_method, convention=convention)
+                                  method=charge_method, convention=convention, solver=solver,
+                                  guess=guess)
         q, ep, eqeq = el["q"], el["ep"], el["eqeq"]
+        if "s" in el:
+            state = {"s": el["s"], "t": el["t"]}
     terms.update(ep=ep, efi=jnp.zeros(()), eqeq=eqeq)
-    return terms, q
+    return terms, q, state
 
 
-def _evaluate(positions, cell, params, lists, total_charge, charges, charge_method, convention):
-    """Energies, charges, dE/dpositions and dE/dstrain at zero strain."""
+def _evaluate(positions, cell, params, lists, total_charge, charges, guess, charge_method,
+              convention, solver):
+    """Energies, charges, solver state, dE/dpositions and dE/dstrain at zero strain."""
 
     def total(pos, strain):
         deform = jnp.eye(3) + 0.5 * (strain + strain.T)
-        terms, q = energy_terms(pos @ deform, cell @ deform, params, lists, total_charge,
-                                charge_method=charge_method, convention=convention,
-                                charges=charges)
+        terms, q, state = energy_terms(pos @ deform, cell @ deform, params, lists,
+                                       total_charge, charge_method=charge_method,
+                                       convention=convention, charges=charges, solver=solver,
+                                       guess=guess)
         e = terms["ebond"]
         for name in TERMS[1:]:
             e = e + terms[name]
-        return e, (terms, q)
+        return e, (terms, q, state)
 
-    (energy, (terms, q)), (de_dpos, de_dstrain) = rg.value_and_grad(
+    (energy, (terms, q, state)), (de_dpos, de_dstrain) = rg.value_and_grad(
         total, argnums=(0, 1), has_aux=True)(positions, jnp.zeros((3, 3)))
-    return energy, terms, q, de_dpos, de_dstrain
+    return energy, terms, q, state, de_dpos, de_dstrain
 
 
-_evaluate_jit = rg.jit(_evaluate, static_argnums=(6, 7))
+_evaluate_jit = rg.jit(_evaluate, static_argnums=(7, 8, 9))
+
+DENSE_LIMIT = 1000  # atoms: above, "auto" solves QEq/EEM by warm-started sparse CG
 
 
 @dataclass
@@ -78,7 +87,8 @@ class Result:
 class ReaxFF:
     """A force field plus settings; `evaluate` computes one structure."""
 
-    def __init__(self, ffield, charge_method="qeq", convention="lammps", control=None):
+    def __init__(self, ffield, charge_method="qeq", convention="lammps", control=None,
+                 solver="auto"):
         if charge_method not in CHARGE_METHODS:
             raise ValueError(f"charge_method must be one of {CHARGE_METHODS}, got "
                              f"{charge_method!r}")
@@ -88,8 +98,14 @@ class ReaxFF:
         self.params = to_params(self.ff)
         self.charge_method = "qeq" if charge_method == "eem" else charge_method
         self.convention = convention
+        if solver not in ("auto", "direct", "cg"):
+            raise ValueError(f"solver must be 'auto', 'direct' or 'cg', got {solver!r}")
+        if solver == "cg" and self.charge_method == "acks2":
+            raise ValueError("solver='cg' solves QEq/EEM only; ACKS2 uses the direct solve")
+        self.solver = solver
         self.control = control
         self._lists: ReaxLists | None = None
+        self._guess: dict | None = None  # CG warm start: the previous call's solutions
 
     @property
     def elements(self) -> list[str]:
@@ -104,6 +120,14 @@ class ReaxFF:
                 f"{self.ff.path or ''} (it has {', '.join(self.ff.elements)})"
             )
         return np.array([index[s.capitalize()] for s in symbols], dtype=np.int64)
+
+    def solver_for(self, n_atoms: int) -> str:
+        """The charge solver used for a structure of n_atoms atoms."""
+        if self.solver != "auto":
+            return self.solver
+        if self.charge_method in ("qeq",) and n_atoms > DENSE_LIMIT:
+            return "cg"
+        return "direct"
 
     def lists(self, positions, cell, pbc, types) -> ReaxLists:
         lists = build_lists(positions, cell, pbc, types, self.params, self.control,
@@ -121,9 +145,17 @@ class ReaxFF:
         lists = self.lists(positions, cell, pbc, types)
         q_in = None if self.charge_method is not None else np.asarray(
             np.zeros(len(positions)) if charges is None else charges, dtype=np.float64)
-        energy, terms, q, de_dpos, de_dstrain = _evaluate_jit(
-            positions, cell, self.params, lists, np.float64(total_charge), q_in,
-            self.charge_method, self.convention)
+        solver = self.solver_for(len(positions))
+        guess = None
+        if solver == "cg":
+            n = len(positions)
+            guess = self._guess if self._guess and len(self._guess["s"]) == n else {
+                "s": np.zeros(n), "t": np.zeros(n)}
+        energy, terms, q, state, de_dpos, de_dstrain = _evaluate_jit(
+            positions, cell, self.params, lists, np.float64(total_charge), q_in, guess,
+            self.charge_method, self.convention, solver)
+        if state is not None:
+            self._guess = {k: np.asarray(v) for k, v in state.items()}
         virial = np.asarray(de_dstrain)
         volume = abs(np.linalg.det(cell)) if pbc.all() else 0.0
         return Result(

@@ -119,3 +119,25 @@ def test_bad_input_is_named():
         model.evaluate(pos, None, False, water.get_chemical_symbols(), source="h2o.xyz")
     with pytest.raises(ValueError, match="charge_method"):
         ReaxFF(path, charge_method="magic")
+
+
+@pytest.mark.parametrize("name", ["petn", "water_box_triclinic"])
+def test_sparse_cg_solver_equals_the_dense_solve(name, lammps):
+    """solver="cg" (the default above 1,000 atoms): same energies, charges, forces and stress
+    as the dense solve, under jit, warm-started from the previous call."""
+    case = structures.CASES_BY_NAME[name]
+    atoms = case.build()
+    path = lo.potential_path(case.ffield)
+    args = (atoms.positions, atoms.cell.array, atoms.pbc, atoms.get_chemical_symbols())
+    dense = ReaxFF(path, solver="direct").evaluate(*args)
+    model = ReaxFF(path, solver="cg")
+    assert model.solver_for(10**6) == "cg" and ReaxFF(path).solver_for(10**4) == "cg"
+    assert ReaxFF(path).solver_for(50) == "direct"
+    sparse = model.evaluate(*args)
+    assert model._guess is not None
+    again = model.evaluate(*args)  # warm start from the converged charges
+    for res in (sparse, again):
+        assert res.energy == pytest.approx(dense.energy, rel=1e-10)
+        np.testing.assert_allclose(res.charges, dense.charges, atol=1e-8)
+        np.testing.assert_allclose(res.forces, dense.forces, atol=1e-6)
+        np.testing.assert_allclose(res.stress, dense.stress, atol=1e-9)

@@ -286,9 +286,9 @@ def test_bad_arguments():
         charges.equilibrate(positions, cell, params, types, pairs, solver="bicgstab")
     with pytest.raises(NotImplementedError):
         charges.equilibrate(positions, cell, params, types, pairs, method="acks2", solver="cg")
-    with pytest.raises(TypeError, match="concrete"):
-        rc.jit(lambda x: charges.equilibrate(x, cell, params, types, pairs, solver="cg"))(
-            positions)
+    with pytest.raises(TypeError, match="forward-mode"):
+        rc.jacfwd(lambda x: charges.equilibrate(x, cell, params, types, pairs, solver="cg",
+                                                convention="consistent"))(positions)
     with pytest.raises(ValueError, match="taper"):
         charges.equilibrate(positions, cell, params, types, pairs, convention="consistent",
                             swb=9.0)
@@ -317,6 +317,11 @@ def test_sparse_cg_solver_matches_direct(name, convention):
                                solver="cg", tol=1e-12, guess=sol)
     cold = charges.equilibrate(moved, cell, params, types, pairs, qtot, "qeq", convention)
     np.testing.assert_allclose(np.asarray(warm), np.asarray(cold), rtol=0, atol=1e-10)
+    jitted = rc.jit(lambda x, g: charges.equilibrate(x, cell, params, types, pairs, qtot, "qeq",
+                                                     convention, solver="cg", tol=1e-12,
+                                                     guess=g))
+    np.testing.assert_allclose(np.asarray(jitted(moved, {"s": sol["s"], "t": sol["t"]})),
+                               np.asarray(cold), rtol=0, atol=1e-10)
 
     g_direct = np.asarray(rc.grad(lambda x: _total(run("direct", x)))(positions))
     g_cg = np.asarray(rc.grad(lambda x: _total(run("cg", x, tol=1e-12)))(positions))
