@@ -16,6 +16,13 @@ from .tree import tree_flatten, tree_unflatten
 _FAST_TYPES = (np.ndarray, Array)
 
 
+def _fast_key(args):
+    """Shapes and dtypes when every argument is an array (the common call), else None."""
+    if all(type(a) in _FAST_TYPES for a in args):
+        return tuple([(a.shape, a.dtype) for a in args])
+    return None
+
+
 class Compiled:
     """One cache entry: the optimized program, its executable and its output structure."""
 
@@ -79,19 +86,11 @@ class jit:
         return dyn, tuple(statics)
 
     def __call__(self, *args, **kwargs):
-        if not kwargs and not self.static_argnums:
-            # fast path: positional ndarray arguments only
-            try:
-                key = tuple([(a.shape, a.dtype) for a in args if type(a) in _FAST_TYPES])
-            except AttributeError:
-                key = None
-            if key is not None and len(key) == len(args):
-                entry = self._fast_cache.get(key)
-                if entry is not None:
-                    outs = entry.run(*entry.consts, *args)
-                    return tree_unflatten(entry.out_tree, [as_writable_array(o) for o in outs])
-        else:
-            key = None
+        fast = _fast_key(args) if not kwargs and not self.static_argnums else None
+        if fast is not None:  # positional arrays only: skip pytree flattening
+            entry = self._fast_cache.get(fast)
+            if entry is not None:
+                return self._run(entry, args)
         dyn, statics = self._split(args)
         leaves, in_tree = tree_flatten((dyn, kwargs))
         for x in leaves:
@@ -104,12 +103,12 @@ class jit:
             if entry is None:  # the function closes over a tracer: cannot cache
                 return self.fun(*args, **kwargs)
             self._cache[key] = entry
-            if not kwargs and not self.static_argnums and all(
-                type(a) in _FAST_TYPES for a in args
-            ):
-                self._fast_cache[tuple((a.shape, a.dtype) for a in args)] = entry
-        if len(leaves) != len(args) or not all(type(a) in _FAST_TYPES for a in leaves):
-            leaves = [x if hasattr(x, "shape") else np.asarray(x) for x in leaves]
+            if fast is not None:
+                self._fast_cache[fast] = entry
+        return self._run(entry, [x if hasattr(x, "shape") else np.asarray(x) for x in leaves])
+
+    @staticmethod
+    def _run(entry, leaves):
         outs = entry.run(*entry.consts, *leaves)
         return tree_unflatten(entry.out_tree, [as_writable_array(o) for o in outs])
 
