@@ -103,7 +103,9 @@ class ReaxFF:
         if solver == "cg" and self.charge_method == "acks2":
             raise ValueError("solver='cg' solves QEq/EEM only; ACKS2 uses the direct solve")
         self.solver = solver
-        self.control = control
+        # lists are rebuilt for every evaluation, so they need no skin: candidates are then
+        # only the entries LAMMPS's thresholds can select at this geometry (faster)
+        self.control = {"skin": 0.0, **(control or {})}
         self._lists: ReaxLists | None = None
         self._guess: dict | None = None  # CG warm start: the previous call's solutions
 
