@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .ad_util import UndefPrimal, Zero, add_tangents
-from .aval import ShapedArray, is_float
+from .aval import is_float
 from .ir import Literal, Program, eval_program
 from .jvp import jvp_flat
 from .partial_eval import partial_eval
@@ -12,15 +12,11 @@ from .primitive import transpose_rules
 from .trace import bind, get_aval
 
 
-def tangent_aval(x) -> ShapedArray:
-    return get_aval(x)
-
-
 def linearize_flat(f_flat, primals):
     """Returns (primals_out, linear Program over tangents of the float inputs, its constants,
     mask of differentiable inputs)."""
     diff = [is_float(get_aval(x).dtype) for x in primals]
-    diff_avals = [tangent_aval(x) for x, d in zip(primals, diff) if d]
+    diff_avals = [get_aval(x) for x, d in zip(primals, diff) if d]
     n = len(primals)
 
     def f_jvp(*args):

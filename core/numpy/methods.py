@@ -17,11 +17,8 @@ def _astype(self, dtype):
     return math.astype(self, dtype)
 
 
-def _reshape(self, *shape, order="C"):
-    return shape_mod.reshape(self, *shape, order=order)
-
-
-shape_mod = shape
+def _reshape(self, *new_shape, order="C"):
+    return shape.reshape(self, *new_shape, order=order)
 
 _METHODS = {
     "__add__": math.add, "__radd__": _swap(math.add),
