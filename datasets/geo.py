@@ -33,6 +33,8 @@ import numpy as np
 from ase import Atoms
 from ase.data import chemical_symbols
 
+from reaxgrad.errors import InputFileError
+
 DEFAULT_ATOM_FORMAT = "(a6,1x,i5,1x,a5,1x,a3,1x,a1,1x,a5,3f10.5,1x,a5,i3,i2,1x,f8.5)"
 _ATOM_FIELDS = ("record", "serial", "name", "residue", "chain", "residue_number",
                 "x", "y", "z", "force_field_type", "n_bonds", "n_lone_pairs", "charge")  # fmt: skip
@@ -41,13 +43,8 @@ _RESTRAINT_ATOMS = {"BOND": 2, "ANGLE": 3, "TORSION": 4}
 _IGNORED = {"CONECT", "ORDER", "UNIT"}
 
 
-class GeoError(ValueError):
-    """A malformed geo file: the message names the file, the line and the field."""
-
-    def __init__(self, path, lineno: int, message: str):
-        self.path = str(path)
-        self.lineno = lineno
-        super().__init__(f"{path} line {lineno}: {message}")
+class GeoError(InputFileError):
+    """A malformed geo file."""
 
 
 def reaxff_cell(

@@ -30,6 +30,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reaxgrad.errors import InputFileError
+
 SECTIONS = ("general", "atoms", "bonds", "offdiagonal", "angles", "torsions", "hbonds")
 
 _TOKEN = re.compile(r"[^ \t\r\n\f]+")  # LAMMPS separates words on " \t\r\n\f"
@@ -39,13 +41,8 @@ _TOUCHING = re.compile(r"\d\.?\d*[+-]\d")
 _HEADER_LOOKS_LIKE_COUNT = re.compile(r"\s*[0-9]+\s+!.*general parameters")
 
 
-class FFieldError(ValueError):
-    """A malformed ffield file: the message names the file, the line and the field."""
-
-    def __init__(self, path, lineno: int, message: str):
-        self.path = str(path)
-        self.lineno = lineno
-        super().__init__(f"{path} line {lineno}: {message}")
+class FFieldError(InputFileError):
+    """A malformed ffield file."""
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from reaxgrad.errors import InputFileError
+
 from .ffield import SECTIONS, ForceField, section_layout
 from .ffield_tables import (
     ATOM_FIELDS,
@@ -41,13 +43,8 @@ from .ffield_tables import (
 )
 
 
-class ParamsFileError(ValueError):
-    """A malformed or inconsistent params file: the message names the file, line and field."""
-
-    def __init__(self, path, lineno: int, message: str):
-        self.path = str(path)
-        self.lineno = lineno
-        super().__init__(f"{path} line {lineno}: {message}")
+class ParamsFileError(InputFileError):
+    """A malformed or inconsistent params file."""
 
 
 @dataclass(frozen=True)
