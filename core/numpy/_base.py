@@ -37,9 +37,16 @@ def _is_weak(x) -> bool:
     return isinstance(x, (bool, int, float, complex)) and not isinstance(x, np.generic)
 
 
+def _dtype(x) -> np.dtype:
+    dt = getattr(x, "dtype", None)  # arrays, NumPy scalars and tracers carry one
+    return dt if dt is not None else get_aval(x).dtype
+
+
 def result_type(*xs) -> np.dtype:
     """NumPy 2 promotion where Python scalars are weak (float32 * 2.0 stays float32)."""
-    strong = [get_aval(x).dtype for x in xs if not _is_weak(x)]
+    strong = [_dtype(x) for x in xs if not _is_weak(x)]
+    if len(strong) == len(xs) and all(d == strong[0] for d in strong):
+        return strong[0]  # the common case: one dtype, no Python scalars
     weak = [x for x in xs if _is_weak(x)]
     if not strong:
         return np.result_type(*[np.asarray(w).dtype for w in weak])
