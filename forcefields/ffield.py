@@ -502,10 +502,14 @@ def to_params(ff: ForceField):
     """Float64 tables indexed by atom type, filled as LAMMPS fills them.
 
     Implemented in :mod:`reaxgrad.forcefields.ffield_tables` (see ``to_params`` there for keys).
+    The tables are ``reaxgrad.core.Array``s (NumPy arrays that also accept traced indices, so
+    that closed-over tables can be gathered under vmap and grad).
     """
+    from reaxgrad.core.array import as_array
+
     from .ffield_tables import to_params as build
 
-    return build(ff)
+    return {k: as_array(v) for k, v in build(ff).items()}
 
 
 __all__ = [
