@@ -172,10 +172,6 @@ def get_aval(x) -> ShapedArray:
     return ShapedArray(shape, x.dtype)
 
 
-def _current_stack():
-    return _state.stack
-
-
 def find_top_trace(xs) -> Trace:
     stack = _state.stack
     top = stack[0]
