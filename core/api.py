@@ -320,7 +320,7 @@ def jacfwd(fun: Callable, argnums=0, has_aux: bool = False):
             return t_out, out, aux
 
         t_out, out, aux = vmap(push, out_axes=(-1, None, None))(*basis)
-        jac = _split_jacobian(t_out, dyn_leaves, dyn_tree, argnums, last=True)
+        jac = _split_jacobian(t_out, dyn_leaves, dyn_tree, argnums)
         return (jac, aux) if has_aux else jac
 
     return jac_fun
@@ -343,7 +343,7 @@ def jacrev(fun: Callable, argnums=0, has_aux: bool = False):
         res = vjp(f_dyn, *dyn, has_aux=has_aux)
         out, pullback = res[0], res[1]
         out_leaves, out_tree = tree_flatten(out)
-        basis, n = _std_basis(out_leaves)
+        basis, _ = _std_basis(out_leaves)
         cts = vmap(lambda *b: pullback(tree_unflatten(out_tree, b)))(*basis)
         # cts: pytree like dyn, each leaf (n_out, *in_shape); split rows per output leaf
         in_leaves, in_tree = tree_flatten(cts)
@@ -367,7 +367,7 @@ def jacrev(fun: Callable, argnums=0, has_aux: bool = False):
     return jac_fun
 
 
-def _split_jacobian(t_out, dyn_leaves, dyn_tree, argnums, last):
+def _split_jacobian(t_out, dyn_leaves, dyn_tree, argnums):
     """Forward-mode Jacobian columns (out_shape + (N,)) -> per-input blocks."""
     out_leaves, out_tree = tree_flatten(t_out)
     per_out = []
