@@ -6,6 +6,7 @@ from __future__ import annotations
 import reaxgrad.core.numpy as jnp
 
 from .bond_order import _trunc
+from .reduce import energy_sum
 
 TRIPLE_BOND_MIN = 1.0  # the stabilisation applies when BO >= this
 CO_MASSES = (12.0, 15.999)
@@ -34,4 +35,4 @@ def bond_energy(bo, params, lists):
             * (jnp.exp(-gp[3] * (S[bi] - bo.bo)) + jnp.exp(-gp[3] * (S[bj] - bo.bo)))
             / (1.0 + 25.0 * jnp.exp(gp[4] * (delta[bi] + delta[bj]))))
     e = e + jnp.where(applies, trip, 0.0)
-    return jnp.sum(jnp.where(lists.bond_half & bo.valid, e, 0.0))
+    return energy_sum(jnp.where(lists.bond_half & bo.valid, e, 0.0), bi, lists)

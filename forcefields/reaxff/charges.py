@@ -71,6 +71,7 @@ from reaxgrad.core.ops import segment_sum
 
 from .coulomb import (
     C_ELE,
+    C_ELE_JAXREAXFF,
     K_POL,
     K_QEQ,
     acks2_pair_energy,
@@ -82,12 +83,13 @@ from .coulomb import (
     take,
     taper_range,
 )
+from .reduce import structure_count
 
 __all__ = ["CONVENTIONS", "METHODS", "SOLVERS", "electrostatic_energy", "equilibrate",
            "hardness_matrix", "softness_matrix"]
 
 METHODS = ("qeq", "eem", "acks2")
-CONVENTIONS = ("lammps", "consistent")
+CONVENTIONS = ("lammps", "consistent", "jaxreaxff")
 SOLVERS = ("direct", "cg")
 K_CONSISTENT = C_ELE / K_POL  # eV·Å: the Coulomb constant that makes QEq minimise ep + eqeq
 
@@ -214,6 +216,8 @@ def _solve(positions, cell, params, types, pairs, total_charge, method, conventi
         positions = stop_gradient(positions)
         cell = None if cell is None else stop_gradient(cell)
         constant = K_QEQ
+    elif convention == "jaxreaxff":
+        constant = K_QEQ  # LAMMPS's matrix, differentiated through the solve
     else:
         if swa is not None or swb is not None:
             raise ValueError("convention='consistent' uses the pair taper (gp12, gp13); "
@@ -222,6 +226,12 @@ def _solve(positions, cell, params, types, pairs, total_charge, method, conventi
     if solver == "cg":
         return _solve_cg(positions, cell, params, types, pairs, total_charge, constant, swa,
                          swb, guess, tol)
+    if structure_count(pairs) is not None:
+        if method == "acks2":
+            raise NotImplementedError("ACKS2 charges of a batch of structures: evaluate the "
+                                      "structures one by one")
+        return _solve_batch(positions, cell, params, types, pairs, total_charge, constant,
+                            swa, swb)
     h = hardness_matrix(positions, cell, params, types, pairs, constant=constant, swa=swa,
                         swb=swb)
     chi = take(params["chi"], types)
@@ -243,6 +253,36 @@ def _solve(positions, cell, params, types, pairs, total_charge, method, conventi
     rhs = jnp.concatenate([-chi, np.zeros(n + 1), qtot])
     sol = jnp.linalg.solve(a, rhs)
     return {"q": sol[:n], "u": sol[n:2 * n], "mu": sol[2 * n + 1]}
+
+
+def _solve_batch(positions, cell, params, types, lists, total_charge, constant, swa, swb):
+    """QEq/EEM of a batch of independent structures (``lists.structure_slots`` (S, m)): one
+    bordered (m + 1)-system per structure, padded slots decoupled (diagonal 1, no constraint),
+    solved together by a batched dense solve. total_charge: (S,) or a scalar."""
+    i, j, h, diag = _hardness_entries(positions, cell, params, types, lists, constant, swa,
+                                      swb)
+    real = jnp.asarray(lists.structure_slots).astype(np.float64)
+    count, m = real.shape
+    slot = jnp.asarray(lists.charge_slot)
+    owner = jnp.asarray(lists.atom_structure)
+    # entry (local i, local j) of structure s at s*m*m + i_local*m + j_local
+    first = slot[i] * m + slot[j] - owner[j] * m
+    second = slot[j] * m + slot[i] - owner[i] * m
+    size = count * m * m
+    pairs = segment_sum(h, first, size) + segment_sum(h, second, size)
+    chi = segment_sum(take(params["chi"], types), slot, count * m)
+    diag_slots = segment_sum(diag, slot, count * m) + (1.0 - jnp.reshape(real, (-1,)))
+    a = (jnp.reshape(pairs, (count, m, m))
+         + jnp.reshape(diag_slots, (count, m, 1)) * np.eye(m)[None])
+    top = jnp.concatenate([a, real[:, :, None]], axis=2)
+    bottom = jnp.concatenate([real[:, None, :], np.zeros((count, 1, 1))], axis=2)
+    kkt = jnp.concatenate([top, bottom], axis=1)
+    qtot = jnp.broadcast_to(jnp.asarray(total_charge, dtype=np.float64), (count,))
+    rhs = jnp.concatenate([-jnp.reshape(chi, (count, m)), jnp.reshape(qtot, (count, 1))],
+                          axis=1)
+    sol = jnp.linalg.solve(kkt, rhs[:, :, None])[:, :, 0]
+    q = jnp.reshape(sol[:, :m], (-1,))[slot]
+    return {"q": q, "u": None, "mu": sol[:, m]}
 
 
 def equilibrate(positions, cell, params, types, pairs, total_charge=0.0, method="qeq",
@@ -279,8 +319,10 @@ def electrostatic_energy(positions, cell, params, types, pairs, total_charge=0.0
     sol = _solve(positions, cell, params, types, pairs, total_charge, method, convention, swa,
                  swb, solver, guess, tol)
     q, u = sol["q"], sol["u"]
-    ep = coulomb_energy(positions, cell, q, params, types, pairs)
-    eqeq = charge_self_energy(q, params, types, potentials=u)
+    ep = coulomb_energy(positions, cell, q, params, types, pairs,
+                        constant=C_ELE_JAXREAXFF if convention == "jaxreaxff" else C_ELE)
+    eqeq = charge_self_energy(q, params, types, potentials=u,
+                              batch=pairs if structure_count(pairs) is not None else None)
     out = {"ep": ep, "eqeq": eqeq, "q": q}
     if u is not None:
         out["ep"] = ep + acks2_pair_energy(positions, cell, u, params, types, pairs)

@@ -23,13 +23,15 @@ import numpy as np
 
 import reaxgrad.core.numpy as jnp
 
+from .reduce import energy_sum
 from .taper import taper
 
-__all__ = ["C_ELE", "K_POL", "K_QEQ", "acks2_pair_energy", "charge_self_energy",
+__all__ = ["C_ELE", "C_ELE_JAXREAXFF", "K_POL", "K_QEQ", "acks2_pair_energy", "charge_self_energy",
            "coulomb_energy", "pair_geometry", "shielded_coulomb", "softness_kernel",
            "take", "taper_range", "coulomb_kernel"]
 
 C_ELE = 332.06371  # kcal/mol·Å/e², Coulomb energy (§16)
+C_ELE_JAXREAXFF = 332.0638  # the same constant as JAX-ReaxFF (jax-md) rounds it
 K_POL = 23.02      # kcal/mol per eV, self-energy and ACKS2 terms (§17, §20)
 K_QEQ = 14.4       # eV·Å/e², QEq / ACKS2 hardness matrix of the LAMMPS fixes (§19)
 
@@ -96,18 +98,19 @@ def coulomb_energy(positions, cell, charges, params, types, pairs, *, constant=C
     in kcal/mol (§16)."""
     i, j, kernel = coulomb_kernel(positions, cell, params, types, pairs, swa, swb)
     q = jnp.asarray(charges)
-    return constant * jnp.sum(q[i] * q[j] * kernel)
+    return constant * energy_sum(q[i] * q[j] * kernel, i, pairs)
 
 
-def charge_self_energy(charges, params, types, potentials=None):
+def charge_self_energy(charges, params, types, potentials=None, batch=None):
     """``eqeq`` = K_pol · Σ_i (χ_i q_i + η_i q_i²) with η the file value (the table holds 2η),
-    plus K_pol · Σ_i q_i u_i with ACKS2 potentials u (§17, §20)."""
+    plus K_pol · Σ_i q_i u_i with ACKS2 potentials u (§17, §20). batch: batched lists, for
+    one sum per structure."""
     q = jnp.asarray(charges)
     chi, eta = take(params["chi"], types), take(params["eta"], types)
-    energy = jnp.sum(chi * q + 0.5 * eta * q * q)
+    per_atom = chi * q + 0.5 * eta * q * q
     if potentials is not None:
-        energy = energy + jnp.sum(q * jnp.asarray(potentials))
-    return K_POL * energy
+        per_atom = per_atom + q * jnp.asarray(potentials)
+    return K_POL * (jnp.sum(per_atom) if batch is None else energy_sum(per_atom, None, batch))
 
 
 def acks2_pair_energy(positions, cell, potentials, params, types, pairs):

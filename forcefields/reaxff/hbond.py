@@ -7,6 +7,7 @@ from __future__ import annotations
 import reaxgrad.core.numpy as jnp
 
 from .geometry import displacement, dot, norm, safe_vectors
+from .reduce import energy_sum
 
 HB_THRESHOLD = 0.01
 
@@ -27,4 +28,4 @@ def hbond_energy(bo, positions, cell, params, lists):
     e = (params["p_hb1"][ti, tj, tk] * (1.0 - jnp.exp(-params["p_hb2"][ti, tj, tk] * bo_ij))
          * jnp.exp(-params["p_hb3"][ti, tj, tk] * (r0 / r_jk + r_jk / r0 - 2.0))
          * sin2_half * sin2_half)
-    return jnp.sum(jnp.where(on, e, 0.0))
+    return energy_sum(jnp.where(on, e, 0.0), j, lists)

@@ -77,6 +77,12 @@ class ReaxLists:
     hbond_cut: np.ndarray
     thb_cut: np.ndarray
     thb_cutsq: np.ndarray
+    # batches of independent structures (optimize.batch): the structure of each atom, each
+    # atom's slot s * m + local in the (S, m) padded layout of the charge solve, and that
+    # layout's mask of real atoms. None for a single structure.
+    atom_structure: np.ndarray | None = None
+    charge_slot: np.ndarray | None = None
+    structure_slots: np.ndarray | None = None
 
     def counts(self) -> dict:
         """Number of real (unpadded) candidates per list."""

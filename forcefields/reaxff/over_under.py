@@ -6,6 +6,7 @@ import reaxgrad.core.numpy as jnp
 from reaxgrad.core.ops import segment_sum
 
 from .bond_order import HEAVY_MASS
+from .reduce import energy_sum
 
 
 def over_under_energy(bo, params, lists):
@@ -22,4 +23,4 @@ def over_under_energy(bo, params, lists):
     e_over = s1 * dlc / (dlc + val + 1e-8) / (1.0 + jnp.exp(p_ovun2 * dlc))
     e_under = (-params["p_ovun5"][t] * (1.0 - jnp.exp(gp[6] * dlc))
                / (1.0 + jnp.exp(-p_ovun2 * dlc)) / (1.0 + gp[8] * jnp.exp(gp[9] * s2)))
-    return jnp.sum(e_over + e_under)
+    return energy_sum(e_over + e_under, None, lists)

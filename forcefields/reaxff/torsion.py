@@ -9,6 +9,7 @@ from __future__ import annotations
 import reaxgrad.core.numpy as jnp
 
 from .geometry import dot, norm, safe_sqrt, sin_cos
+from .reduce import energy_sum
 
 MIN_SINE = 1e-10  # LAMMPS's clamp of sin(theta) in the torsion forces
 
@@ -64,4 +65,5 @@ def torsion_energies(bo, params, lists):
     e_tor = jnp.where(flat, jnp.stop_gradient(e_tor), e_tor)
     conj = jnp.where(flat, jnp.stop_gradient(conj), conj)
     e_con = p_cot1 * f12 * (1.0 + conj)
-    return jnp.sum(jnp.where(on, e_tor, 0.0)), jnp.sum(jnp.where(on, e_con, 0.0))
+    return (energy_sum(jnp.where(on, e_tor, 0.0), j, lists),
+            energy_sum(jnp.where(on, e_con, 0.0), j, lists))

@@ -11,6 +11,7 @@ import reaxgrad.core.numpy as jnp
 from reaxgrad.core.ops import segment_sum
 
 from .geometry import arccos_lammps, cos_angle
+from .reduce import energy_sum
 
 PI_LAMMPS = 3.14159265  # LAMMPS's truncated pi in theta_0
 MIN_SINE = 1e-5  # LAMMPS clamps sin(theta) to this in the valence-angle forces
@@ -77,4 +78,4 @@ def valence_energies(bo, params, lists):
              * jnp.exp(-gp[38] * (S[k][:, None] - boa_jk) ** 2)
              * jnp.exp(-gp[30] * (boa_ij - 1.5) ** 2)
              * jnp.exp(-gp[30] * (boa_jk - 1.5) ** 2))
-    return tuple(jnp.sum(jnp.where(slot, e, 0.0)) for e in (e_ang, e_pen, e_coa))
+    return tuple(energy_sum(jnp.where(slot, e, 0.0), j, lists) for e in (e_ang, e_pen, e_coa))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import reaxgrad.core.numpy as jnp
 
 from .geometry import displacement, norm, safe_vectors
+from .reduce import energy_sum
 from .taper import taper
 
 
@@ -45,4 +46,4 @@ def vdw_energy(positions, cell, params, lists):
     lgre = params["pair_lgre"][ti, tj]
     e_lg = jnp.where(inner, -params["pair_lgcij"][ti, tj] / (r**6 + lgre**6), 0.0)
     e = taper(r, swa, swb) * (e_morse + e_core + e_lg)
-    return jnp.sum(jnp.where(on, e, 0.0))
+    return energy_sum(jnp.where(on, e, 0.0), fi, lists)
