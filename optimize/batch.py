@@ -28,6 +28,7 @@ _LISTS = {
 # fitting lists: candidates kept while bond orders may grow 10x (parameters move) and atoms
 # move less than skin / 2 (relaxation)
 FIT_CONTROL = {"skin": 0.3, "bo_margin": 0.1}
+MOLECULE_GAP = 15.0  # Å between molecules sharing a list build: beyond every cutoff + skin
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Structure:
     charge: float = 0.0
     relax_steps: int = 0
     restraints: dict | None = None
+    heat_increment: float = 0.0  # Σ of the atoms' ffield heat increments (HEATFO items)
 
     @property
     def n_atoms(self) -> int:
@@ -80,11 +82,50 @@ def _strip(lists: ReaxLists, name: str) -> dict:
     return out
 
 
+def canonical_order(structures: list[Structure], members) -> np.ndarray:
+    """Members with the molecules first (their lists are built together), stable."""
+    members = np.asarray(members, dtype=np.int64)
+    periodic = np.array([structures[k].pbc for k in members], dtype=bool)
+    return np.concatenate([members[~periodic], members[periodic]])
+
+
+def _units(chosen, positions):
+    """Groups of consecutive structures whose lists one ``build_lists`` call can make: each
+    crystal alone; a run of molecules together, translated apart on a grid (farther than every
+    cutoff), which leaves every displacement inside a molecule unchanged."""
+    units, run = [], []
+    for s, pos in zip(chosen, positions):
+        if s.pbc:
+            if run:
+                units.append(run)
+                run = []
+            units.append([(s, pos)])
+        else:
+            run.append((s, pos))
+    if run:
+        units.append(run)
+    for unit in units:
+        if unit[0][0].pbc:
+            s, pos = unit[0]
+            yield pos, s.cell, True, s.types, [s]
+            continue
+        spans = [np.ptp(pos, axis=0).max(initial=0.0) for _, pos in unit]
+        spacing = max(spans) + MOLECULE_GAP
+        side = int(np.ceil(len(unit) ** (1.0 / 3.0)))
+        moved = []
+        for k, (_, pos) in enumerate(unit):
+            grid = np.array([k % side, (k // side) % side, k // (side * side)], dtype=np.float64)
+            moved.append(pos - pos.min(axis=0) + grid * spacing)
+        yield (np.concatenate(moved), np.zeros((3, 3)), False,
+               np.concatenate([s.types for s, _ in unit]), [s for s, _ in unit])
+
+
 def build_batch(structures: list[Structure], members, params, positions=None, *,
                 elements=None, control=None, previous: Batch | None = None) -> Batch:
     """Lists for ``structures[k] for k in members`` at ``positions`` (a list of (n, 3) arrays,
     default each structure's own), concatenated and padded. ``previous``: keep its capacities
-    when the new lists fit (same compiled function)."""
+    when the new lists fit (same compiled function). Pass members in ``canonical_order`` so
+    that consecutive molecules share one list build."""
     members = np.asarray(members, dtype=np.int64)
     chosen = [structures[k] for k in members]
     positions = [s.positions for s in chosen] if positions is None else positions
@@ -92,9 +133,8 @@ def build_batch(structures: list[Structure], members, params, positions=None, *,
     parts = {name: [] for name in _LISTS}
     atom_offset = bond_offset = 0
     offsets, first = [0], None
-    for s, pos in zip(chosen, positions):
-        cell = s.cell if s.pbc else np.zeros((3, 3))
-        lists = build_lists(pos, cell, s.pbc, s.types, params, control, elements=elements,
+    for pos, cell, pbc, types, unit in _units(chosen, positions):
+        lists = build_lists(pos, cell, pbc, types, params, control, elements=elements,
                             minimum_capacity=1)
         first = first or lists
         n_bonds = int(np.sum(lists.bond_mask))
@@ -105,9 +145,10 @@ def build_batch(structures: list[Structure], members, params, positions=None, *,
             if shift:
                 piece[shift] = piece[shift] @ cell  # Cartesian image vectors
             parts[name].append(piece)
-        atom_offset += s.n_atoms
+        for s in unit:
+            atom_offset += s.n_atoms
+            offsets.append(atom_offset)
         bond_offset += n_bonds
-        offsets.append(atom_offset)
     fields_out = {}
     counts = {}
     for name in _LISTS:

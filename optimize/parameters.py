@@ -23,7 +23,7 @@ class ParameterMap:
     def __init__(self, ff: ForceField, params: list[Param] | str):
         self.ff = ff
         self.params = map_params(ff, params) if not isinstance(params, list) else params
-        self.base = {k: np.asarray(v) for k, v in to_params(ff).items()}
+        self.base = to_params(ff)  # reaxgrad Arrays: gatherable by traced indices
         self.plan = scatter_plan(self.params)
         self.initial = param_values(ff, self.params)
         self.bounds = np.array([(p.lower, p.upper) for p in self.params], dtype=np.float64)

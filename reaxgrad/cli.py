@@ -65,9 +65,14 @@ def main(argv=None) -> int:
     p_demo.add_argument("--atoms", type=int, default=38, help="cluster size (default 38)")
     p_demo.add_argument("--steps", type=int, default=500, help="max L-BFGS iterations")
     p_demo.set_defaults(func=_demo)
+    from .dataset_cmd import add_parser as add_dataset
     from .energy_cmd import add_parser as add_energy
 
     add_energy(sub)
+    from .fit_cmd import add_parsers as add_fit
+
+    add_fit(sub)
+    add_dataset(sub)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
