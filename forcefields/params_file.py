@@ -24,7 +24,9 @@ LAMMPS would do with the written file.
 
 from __future__ import annotations
 
+import math
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +47,11 @@ from .ffield_tables import (
 
 class ParamsFileError(InputFileError):
     """A malformed or inconsistent params file."""
+
+
+class ParamsFileWarning(UserWarning):
+    """A params line read as JAX-ReaxFF reads it, though it is not as it should be (bounds
+    written upper first, which JAX-ReaxFF swaps)."""
 
 
 @dataclass(frozen=True)
@@ -94,9 +101,11 @@ class Param:
 _INT = re.compile(r"[+-]?\d+\Z")
 
 
-def read_params(path) -> list[ParamLine]:
+def read_params(path, strict: bool = False) -> list[ParamLine]:
     """Parse a params file.  Blank lines and lines starting with ``#`` are skipped; text after
-    ``!`` or ``#`` is a comment.  Raises :class:`ParamsFileError` on malformed lines."""
+    ``!`` or ``#`` is a comment.  Raises :class:`ParamsFileError` on malformed lines and on
+    NaN/Inf step or bounds.  A lower bound above the upper one is swapped, as JAX-ReaxFF does,
+    with a :class:`ParamsFileWarning` naming the line; with ``strict=True`` it is an error."""
     out = []
     text = Path(path).read_text(encoding="utf-8", errors="replace")
     for lineno, line in enumerate(text.splitlines(), start=1):
@@ -123,8 +132,19 @@ def read_params(path) -> list[ParamLine]:
                 raise ParamsFileError(
                     path, lineno, f"expected a number for the {name}, got {word!r}"
                 ) from None
+            if not math.isfinite(numbers[-1]):
+                raise ParamsFileError(
+                    path, lineno, f"the {name} is {word!r}, expected a finite number"
+                )
         section, entry, number = (int(w) for w in words[:3])
         step, lo, hi = numbers
+        if lo > hi:
+            message = (f"lower bound {words[4]} is above upper bound {words[5]} "
+                       f"(parameter {section} {entry} {number})")
+            if strict:
+                raise ParamsFileError(path, lineno, message)
+            warnings.warn(f"{path} line {lineno}: {message}: swapped, as JAX-ReaxFF does",
+                          ParamsFileWarning, stacklevel=2)
         out.append(
             ParamLine(
                 section, entry, number, step, min(lo, hi), max(lo, hi), comment.strip(), lineno
@@ -270,6 +290,7 @@ __all__ = [
     "Param",
     "ParamLine",
     "ParamsFileError",
+    "ParamsFileWarning",
     "Target",
     "all_params",
     "apply_params",

@@ -14,20 +14,22 @@ KCAL_MOL = units.kcal / units.mol  # eV per kcal/mol
 
 class ReaxFFCalculator(Calculator):
     """ReaxFFCalculator(ffield=path_or_ForceField, charge_method="qeq"|"eem"|"acks2"|None,
-    convention="lammps"|"consistent", control=None).
+    convention="lammps"|"consistent", control=None, charge=None).
 
-    charge_method=None keeps the charges given by `atoms.get_initial_charges()`. The total
-    charge is `atoms.info["charge"]` if set, else the sum of the initial charges. Energies in
-    eV, forces in eV/Å, stress in eV/Å^3 (ASE conventions).
+    The total charge is `charge` if given, else `atoms.info["charge"]` if set (a geo file's
+    MOLCHARGE), else 0 -- never the sum of the initial charges.  charge_method=None keeps the
+    charges given by `atoms.get_initial_charges()`. Energies in eV, forces in eV/Å, stress in
+    eV/Å^3 (ASE conventions).
     """
 
     implemented_properties = ("energy", "free_energy", "forces", "stress", "charges")
-    default_parameters = {"charge_method": "qeq", "convention": "lammps", "control": None}
+    default_parameters = {"charge_method": "qeq", "convention": "lammps", "control": None,
+                          "charge": None}
 
     def __init__(self, ffield, charge_method="qeq", convention="lammps", control=None,
-                 **kwargs):
+                 charge=None, **kwargs):
         super().__init__(charge_method=charge_method, convention=convention, control=control,
-                         **kwargs)
+                         charge=charge, **kwargs)
         self.model = ReaxFF(ffield, charge_method=charge_method, convention=convention,
                             control=control)
 
@@ -37,7 +39,8 @@ class ReaxFFCalculator(Calculator):
         if "stress" in properties and not atoms.pbc.all():
             raise PropertyNotImplementedError("stress needs a cell periodic in all directions")
         q0 = atoms.get_initial_charges()
-        total = float(atoms.info.get("charge", q0.sum()))
+        charge = self.parameters.get("charge")
+        total = float(atoms.info.get("charge", 0.0) if charge is None else charge)
         res = self.model.evaluate(atoms.positions, atoms.cell.array, atoms.pbc,
                                   atoms.get_chemical_symbols(), total_charge=total, charges=q0,
                                   source=atoms.get_chemical_formula())

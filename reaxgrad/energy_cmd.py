@@ -3,6 +3,7 @@ forces of one structure (any format ASE reads, or a BGF `geo` file), as a table 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,9 @@ TERM_LABELS = {
 
 
 def read_structure(path: str, index: int = 0):
-    """An ase.Atoms from a BGF geo file (by name or content) or any file ASE reads."""
+    """An ase.Atoms from a BGF geo file (by name or content) or any file ASE reads.
+
+    A malformed file raises ValueError (an InputFileError naming the line for geo files)."""
     from ase.io import read
 
     p = Path(path)
@@ -35,18 +38,25 @@ def read_structure(path: str, index: int = 0):
     try:
         return read(p, index=index)
     except Exception as exc:  # ASE raises many types for unreadable files
-        raise SystemExit(f"reaxgrad energy: cannot read {path}: {exc}") from None
+        raise ValueError(f"{path}: cannot read it as a structure: {exc}") from None
 
 
 def run_energy(args) -> int:
     from reaxgrad.forcefields.reaxff.model import TERMS, ReaxFF
 
-    atoms = read_structure(args.structure, args.index)
+    try:
+        atoms = read_structure(args.structure, args.index)
+    except ValueError as exc:  # InputFileError included: "<file> line N: ..."
+        message = " ".join(str(exc).split())  # one line, whatever the reader wrote
+        print(f"reaxgrad energy: error: {message}", file=sys.stderr)
+        return 2
     method = None if args.charge_method == "none" else args.charge_method
     try:
         model = ReaxFF(args.ffield, charge_method=method, convention=args.convention)
+        # the total charge is never the sum of the initial charges (a geo file's charge
+        # column is not the structure's charge): the option, else MOLCHARGE, else neutral
         total_charge = args.charge if args.charge is not None else float(
-            atoms.info.get("charge", atoms.get_initial_charges().sum()))
+            atoms.info.get("charge", 0.0))
         res = model.evaluate(atoms.positions, atoms.cell.array, atoms.pbc,
                              atoms.get_chemical_symbols(), total_charge=total_charge,
                              charges=atoms.get_initial_charges(), source=args.structure)
@@ -92,7 +102,7 @@ def add_parser(sub):
     p.add_argument("--index", type=int, default=0, help="structure index in the file")
     p.add_argument("--charge-method", default="qeq", choices=["qeq", "eem", "acks2", "none"])
     p.add_argument("--convention", default="lammps", choices=["lammps", "consistent"])
-    p.add_argument("--charge", type=float, default=None, help="total charge (default: from "
-                   "the file, else 0)")
+    p.add_argument("--charge", type=float, default=None, help="total charge (default: "
+                   "the structure's own, e.g. a geo file's MOLCHARGE, else 0)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.set_defaults(func=run_energy)

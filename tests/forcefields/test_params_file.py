@@ -1,5 +1,7 @@
 """Tests for reaxgrad.forcefields.params_file: params-file numbering, table targets, updates."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -7,6 +9,7 @@ from reaxgrad.forcefields.ffield import read_ffield, to_params, write_ffield
 from reaxgrad.forcefields.params_file import (
     ParamLine,
     ParamsFileError,
+    ParamsFileWarning,
     all_params,
     apply_params,
     map_params,
@@ -35,6 +38,7 @@ def _names(ff, record):
     return tuple(ff.elements[t - 1] if t else "*" for t in rec.types)
 
 
+@pytest.mark.filterwarnings("ignore::reaxgrad.forcefields.params_file.ParamsFileWarning")
 def test_reads_the_three_jaxreaxff_params_files(jaxreaxff_data):
     counts = {
         name: len(read_params(jaxreaxff_data / name / "params"))
@@ -47,6 +51,58 @@ def test_reads_the_three_jaxreaxff_params_files(jaxreaxff_data):
     assert (swapped.lower, swapped.upper) == (-10.0, 0.0)  # written as "0.0000 -10.0000"
 
 
+def test_swapped_bounds_of_the_public_disulfide_file_warn_and_are_errors_when_strict(
+    jaxreaxff_data,
+):
+    path = jaxreaxff_data / "disulfide" / "params"
+    with pytest.warns(ParamsFileWarning) as record:
+        read_params(path)
+    messages = [str(w.message) for w in record]
+    assert messages == [
+        f"{path} line {n}: lower bound 0.0000 is above upper bound -10.0000 (parameter 6 {e} 4)"
+        ": swapped, as JAX-ReaxFF does"
+        for n, e in ((83, 5), (87, 15))
+    ]  # the file's lines 83 and 87: '6  5  4  0.0050   0.0000 -10.0000' and '6 15 4 ...'
+    with pytest.raises(ParamsFileError) as info:
+        read_params(path, strict=True)
+    assert info.value.lineno == 83 and "above upper bound" in str(info.value)
+    for name in ("cobalt", "silica"):  # bounds in order: no warning, strict or not
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert read_params(jaxreaxff_data / name / "params", strict=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "lineno", "word"),
+    [
+        ("2 1 10 nan 1.5 2.5\n", 1, "step"),
+        ("# c\n2 1 10 0.1 -inf 2.5\n", 2, "lower bound"),
+        ("2 1 10 0.1 1.5 2.5\n2 1 11 0.1 1.5 NaN ! comment\n", 2, "upper bound"),
+        ("2 1 10 0.1 1.5 infinity\n", 1, "finite"),
+    ],
+)
+def test_non_finite_step_or_bounds_are_errors(tmp_path, text, lineno, word):
+    path = tmp_path / "params"
+    path.write_text(text)
+    with pytest.raises(ParamsFileError) as info:
+        read_params(path)
+    assert info.value.lineno == lineno and info.value.path == str(path)
+    assert word in str(info.value)
+
+
+def test_swapped_bounds_warn_with_file_line_and_bounds(tmp_path):
+    path = tmp_path / "params"
+    path.write_text("# bounds\n2 1 10 0.1 1.5 2.5\n3 1 1 0.1 9.5 -3.25 ! upper first\n")
+    with pytest.warns(ParamsFileWarning, match=r"line 3: lower bound 9\.5 is above upper "
+                      r"bound -3\.25 \(parameter 3 1 1\)"):
+        lines = read_params(path)
+    assert (lines[1].lower, lines[1].upper) == (-3.25, 9.5)
+    with pytest.raises(ParamsFileError) as info:
+        read_params(path, strict=True)
+    assert info.value.lineno == 3 and "9.5" in str(info.value) and "-3.25" in str(info.value)
+
+
+@pytest.mark.filterwarnings("ignore::reaxgrad.forcefields.params_file.ParamsFileWarning")
 def test_entries_and_numbers_follow_the_jaxreaxff_convention(jaxreaxff_data):
     ff = read_ffield(jaxreaxff_data / "disulfide" / "ffield_lit")
     params = map_params(ff, jaxreaxff_data / "disulfide" / "params")
@@ -59,6 +115,7 @@ def test_entries_and_numbers_follow_the_jaxreaxff_convention(jaxreaxff_data):
     assert by_key[(3, 4, 9)].targets[0].leaf == "p_be2"  # bond line 2, value 1
 
 
+@pytest.mark.filterwarnings("ignore::reaxgrad.forcefields.params_file.ParamsFileWarning")
 @pytest.mark.parametrize("name", ["cobalt", "disulfide", "silica"])
 def test_fitted_values_lie_inside_the_params_bounds(jaxreaxff_data, name):
     for ffield in ("ffield_lit", "ffield_best"):
