@@ -44,22 +44,24 @@ def structures_from_atoms(atoms_list, ff: ForceField, source="geo") -> list[Stru
     return out
 
 
-def load_items(trainset_path, geo_atoms):
-    """TrainingSet of ``trainset_path`` validated against the geo structures."""
+def load_items(trainset_path, geo_atoms, strict=True):
+    """TrainingSet of ``trainset_path`` validated against the geo structures (strict=False:
+    items naming a structure the geo file lacks are dropped with a warning, as JAX-ReaxFF
+    drops them silently)."""
     sizes = {str(a.info.get("name")): len(a) for a in geo_atoms}
-    return read_trainset(trainset_path, structures=sizes)
+    return read_trainset(trainset_path, structures=sizes, strict=strict)
 
 
 def load_problem_inputs(ff: ForceField, geo_path, trainset_path, valid_trainset=None,
-                        valid_geo=None):
+                        valid_geo=None, strict=True):
     """(structures, {"train": items[, "valid": items]}): the structures the items use (train
     first, then validation structures not already present, as JAX-ReaxFF combines them)."""
     geo = read_geo(geo_path, elements=list(ff.elements))
-    item_sets = {"train": load_items(trainset_path, geo).items}
+    item_sets = {"train": load_items(trainset_path, geo, strict).items}
     pool = {str(a.info["name"]): a for a in geo}
     if valid_trainset is not None:
         vgeo = read_geo(valid_geo or geo_path, elements=list(ff.elements))
-        item_sets["valid"] = load_items(valid_trainset, vgeo).items
+        item_sets["valid"] = load_items(valid_trainset, vgeo, strict).items
         for a in vgeo:
             pool.setdefault(str(a.info["name"]), a)
     used = []

@@ -22,7 +22,8 @@ class ParameterMap:
 
     def __init__(self, ff: ForceField, params: list[Param] | str):
         self.ff = ff
-        self.params = map_params(ff, params) if not isinstance(params, list) else params
+        resolved = isinstance(params, list) and all(isinstance(p, Param) for p in params)
+        self.params = params if resolved else map_params(ff, params)
         self.base = to_params(ff)  # reaxgrad Arrays: gatherable by traced indices
         self.plan = scatter_plan(self.params)
         self.initial = param_values(ff, self.params)

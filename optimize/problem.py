@@ -18,7 +18,7 @@ import numpy as np
 import reaxgrad.core as rg
 import reaxgrad.core.numpy as jnp
 
-from .batch import Batch, Structure, build_batch, canonical_order, moved_too_far
+from .batch import Batch, Structure, build_batch, canonical_order
 from .clusters import cluster_structures
 from .items import (
     GEOMETRY_CATEGORIES,
@@ -65,7 +65,7 @@ class FitProblem:
         self.structures = structures
         self.names = {s.name: k for k, s in enumerate(structures)}
         self.convention = convention
-        self.control = dict(control or {})
+        self.control = {"skin": 0.0, **(control or {})}  # lists rebuilt when x moves
         self.scored = tuple(scored)
         self.timings = Timings()
         self.elements = list(pmap.ff.elements)
@@ -103,14 +103,8 @@ class FitProblem:
         self.batches = self._build(theta, previous=self.batches)
 
     def set_positions(self, positions: list) -> None:
-        """New geometries (after relaxation); lists rebuilt where atoms moved too far."""
+        """New geometries (after relaxation); the lists follow at ``refresh_lists``."""
         self.positions = [np.asarray(p, dtype=np.float64) for p in positions]
-        for c, b in enumerate(self.batches):
-            if moved_too_far(b, self._batch_positions(b)):
-                self.batches[c] = build_batch(
-                    self.structures, b.members, self.pmap.numpy_tables(self.theta_lists),
-                    [self.positions[k] for k in b.members], elements=self.elements,
-                    control=self.control, previous=b)
 
     def _batch_positions(self, batch: Batch) -> np.ndarray:
         return np.concatenate([self.positions[k] for k in batch.members])

@@ -20,7 +20,7 @@ import reaxgrad.core as rg
 import reaxgrad.core.numpy as jnp
 from reaxgrad.md.minimize import fire, lbfgs
 
-from .batch import build_batch, canonical_order, moved_too_far
+from .batch import FIT_CONTROL, build_batch, canonical_order, moved_too_far
 from .clusters import cluster_structures
 from .predict import batch_energies, restraint_energy
 
@@ -80,8 +80,8 @@ class Relaxer:
         if b is None or moved_too_far(b, np.concatenate(positions)):
             self.batches[g] = build_batch(
                 self.problem.structures, self.groups[g], self.problem.pmap.numpy_tables(theta),
-                positions, elements=self.problem.elements, control=self.problem.control,
-                previous=b)
+                positions, elements=self.problem.elements,
+                control={**self.problem.control, "skin": FIT_CONTROL["skin"]}, previous=b)
             self.batches[g].restraints = _restraint_arrays(
                 self.problem.structures, self.groups[g], self.batches[g].atom_offsets)
         return self.batches[g]

@@ -77,6 +77,9 @@ def add_parsers(sub) -> None:
         p.add_argument("--restart", action="store_true",
                        help="resume from --out_folder/checkpoint.json")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        p.add_argument("--strict", action="store_true",
+                       help="refuse what JAX-ReaxFF tolerates with a warning: items naming a "
+                            "structure absent from the geo file, params bounds min > max")
         if name == "fit":
             p.add_argument("--demo", action="store_true",
                            help="fit a small problem made on the spot (under a minute)")
@@ -100,6 +103,7 @@ def run_command(args) -> int:
 
 def _setup(args):
     from reaxgrad.forcefields.ffield import read_ffield
+    from reaxgrad.forcefields.params_file import read_params
     from reaxgrad.optimize.data import load_problem_inputs
     from reaxgrad.optimize.items import CATEGORIES_ALL, JAXREAXFF_CATEGORIES
     from reaxgrad.optimize.parameters import ParameterMap
@@ -115,16 +119,17 @@ def _setup(args):
                 raise CommandError(f"--{flag} {getattr(args, flag)}: no such file")
     t = time.perf_counter()
     ff = read_ffield(args.init_FF)
+    valid = (args.valid_file, args.valid_geo_file) if args.use_valid else (None, None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        pmap = ParameterMap(ff, args.params)
+        pmap = ParameterMap(ff, read_params(args.params, strict=args.strict))
+        structures, item_sets = load_problem_inputs(ff, args.geo, args.train_file, *valid,
+                                                    strict=args.strict)
     notes = [str(w.message) for w in caught]
     for note in notes:
         print(f"warning: {note}", file=sys.stderr)
     if len(pmap) == 0 and args.command_name == "fit":
         raise CommandError(f"{args.params}: no parameters to fit")
-    valid = (args.valid_file, args.valid_geo_file) if args.use_valid else (None, None)
-    structures, item_sets = load_problem_inputs(ff, args.geo, args.train_file, *valid)
     read_seconds = time.perf_counter() - t
     control = {"nbrhood_cutoff": args.bonded_cutoff, "thb_cutoff": args.cutoff2}
     scored = JAXREAXFF_CATEGORIES if args.items == "jaxreaxff" else CATEGORIES_ALL
@@ -198,11 +203,21 @@ def _run(args) -> int:
     bar = None if args.no_progress else _progress_bar(settings)
 
     def progress(st: State, message=""):
-        if bar is not None:
-            last = st.history[-1]
-            bar.update(1)
-            bar.set_postfix(trial=last["trial"], loss=f"{last['true_loss']:.6g}",
-                            best=f"{last['best']:.6g}")
+        last = st.history[-1]
+        line = (f"trial {last['trial']} iteration {last['iteration']}: loss "
+                f"{last['true_loss']:.6g}")
+        if "surrogate" in last:
+            line += f" -> {last['surrogate']:.6g} after {last['nfev']} evaluations"
+        if last.get("noise"):
+            line += " (stuck: noise added)"
+        line += f", best {last['best']:.6g}"
+        if bar is None:
+            print(line, file=sys.stderr)
+            return
+        bar.write(line)
+        bar.update(1)
+        bar.set_postfix(trial=last["trial"], loss=f"{last['true_loss']:.6g}",
+                        best=f"{last['best']:.6g}")
 
     fit = Fit(problem, relaxer, settings, checkpoint=checkpoint, progress=progress,
               state=state)
