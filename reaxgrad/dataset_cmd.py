@@ -64,7 +64,6 @@ def convert(args) -> int:
     geo_input = is_geo(inputs[0]) and len(inputs) == 1
     fmt = args.format or ("extxyz" if geo_input else "geo")
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     if fmt == "geo":
         return _to_geo(args, inputs, out)
     if not geo_input:
@@ -88,6 +87,7 @@ def _to_geo(args, inputs, out: Path) -> int:
     options["element_energies"] = element_energies(options.get("element_energies"))
     structures, items = read_dft(inputs, forces=not args.no_forces,
                                  allow_missing=args.allow_missing, **options)
+    out.mkdir(parents=True, exist_ok=True)
     write_geo(out / "geo", structures)
     write_trainset(out / "trainset.in", items)
     counts = Counter(item.category for item in items)
@@ -117,6 +117,7 @@ def _from_geo(args, geo, out: Path, fmt: str) -> int:
             print(f"{len(dropped)} trainset lines name structures absent from {geo} and were "
                   "dropped")
     structures, unused = attach_targets(structures, items)
+    out.mkdir(parents=True, exist_ok=True)
     target = out / f"data.{fmt}"
     write_dft(target, structures, fmt)
     with_energy = sum(a.calc.results.get("energy") is not None for a in structures)

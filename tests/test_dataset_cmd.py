@@ -107,7 +107,7 @@ def test_errors_are_one_line(tmp_path, capsys, args, message):
     err = capsys.readouterr().err
     assert err.startswith("reaxgrad dataset: error: ") and err.count("\n") == 1
     assert message in err
-    assert not (tmp_path / "o" / "geo").exists()
+    assert not (tmp_path / "o").exists()
 
 
 def test_exit_status_of_the_installed_command(tmp_path):
