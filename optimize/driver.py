@@ -213,7 +213,7 @@ class Fit:
     def _optimize(self, params, bounds, record):
         t = time.perf_counter()
         before = self.problem.timings.evaluations
-        options = {"maxiter": self.s.max_iter, "disp": False}
+        options = {"maxiter": self.s.max_iter}
         if self.s.opt_method == "L-BFGS-B":
             options.update(maxls=20, maxcor=20)
 
