@@ -136,7 +136,12 @@ def build_batch(structures: list[Structure], members, params, positions=None, *,
     atom_offset = bond_offset = 0
     offsets, first = [0], None
     for pos, cell, pbc, types, unit in _units(chosen, positions):
-        lists = build_lists(pos, cell, pbc, types, params, control, elements=elements,
+        settings = control
+        if pbc and control.get("image_limit") == "jaxreaxff":
+            settings = {**control, "image_limit": jaxreaxff_image_limit(cell)}
+        elif control.get("image_limit") == "jaxreaxff":
+            settings = {k: v for k, v in control.items() if k != "image_limit"}
+        lists = build_lists(pos, cell, pbc, types, params, settings, elements=elements,
                             minimum_capacity=1)
         first = first or lists
         n_bonds = int(np.sum(lists.bond_mask))
@@ -182,6 +187,12 @@ def build_batch(structures: list[Structure], members, params, positions=None, *,
     return Batch(members=members, atom_offsets=np.asarray(offsets), lists=lists,
                  charges=np.array([s.charge for s in chosen], dtype=np.float64),
                  built_at=np.concatenate(positions), counts=counts)
+
+
+def jaxreaxff_image_limit(cell, far_cutoff=10.0) -> tuple[int, int, int]:
+    """The periodic images JAX-ReaxFF includes: ceil(10 Å / the diagonal of its cell matrix)
+    along each cell vector (ReaxFF orientation: c along z, b in the yz plane)."""
+    return tuple(int(np.ceil(far_cutoff / abs(cell[k, k]))) for k in range(3))
 
 
 def moved_too_far(batch: Batch, positions: np.ndarray, skin: float | None = None) -> bool:

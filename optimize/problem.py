@@ -66,6 +66,8 @@ class FitProblem:
         self.names = {s.name: k for k, s in enumerate(structures)}
         self.convention = convention
         self.control = {"skin": 0.0, **(control or {})}  # lists rebuilt when x moves
+        if convention == "jaxreaxff":  # JAX-ReaxFF's (incomplete) periodic images
+            self.control.setdefault("image_limit", "jaxreaxff")
         self.scored = tuple(scored)
         self.timings = Timings()
         self.elements = list(pmap.ff.elements)

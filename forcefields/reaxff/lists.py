@@ -21,7 +21,9 @@ exact while no atom moves more than about skin/2 (finite differences, a few MD s
 
 Control keys (LAMMPS control file names): ``nbrhood_cutoff`` (5), ``hbond_cutoff`` (7.5; <= 0
 switches H-bonds off), ``thb_cutoff`` (0.001), ``thb_cutoff_sq`` (1e-5); reaxgrad's ``skin``
-(0.3 Å) and ``bo_margin`` (0.5).
+(0.3 Å), ``bo_margin`` (0.5) and ``image_limit`` (None: every periodic image; 3 ints: only
+images within that many cells along a, b, c, as JAX-ReaxFF, which stops at ceil(10 Å / the
+cell matrix diagonal) and so misses images of strongly skewed cells).
 """
 
 from __future__ import annotations
@@ -123,10 +125,15 @@ def _join(key_a, key_b):
     return a, order[_ranges(start, counts)]
 
 
-def _pairs(positions, cell, pbc, cutoff, half=False):
-    """(i, j, shifts) int64 of every image within ``cutoff`` (``md.neighbors``)."""
+def _pairs(positions, cell, pbc, cutoff, half=False, image_limit=None):
+    """(i, j, shifts) int64 of every image within ``cutoff`` (``md.neighbors``); with
+    ``image_limit`` (3 ints), only images with |shift_k| <= image_limit[k]."""
     i, j, sh = neighbor_pairs(positions, cell, pbc, cutoff, half=half)
-    return i.astype(np.int64), j.astype(np.int64), sh.astype(np.int64)
+    i, j, sh = i.astype(np.int64), j.astype(np.int64), sh.astype(np.int64)
+    if image_limit is not None:
+        keep = np.all(np.abs(sh) <= np.asarray(image_limit, dtype=np.int64), axis=1)
+        i, j, sh = i[keep], j[keep], sh[keep]
+    return i, j, sh
 
 
 def _carbon_flags(params, types, elements):
@@ -140,7 +147,8 @@ def _carbon_flags(params, types, elements):
 def _settings(control):
     settings = dict(CONTROL_DEFAULTS)
     if control:
-        unknown = set(control) - set(settings) - {"tabulate_long_range", "bond_graph_cutoff"}
+        unknown = set(control) - set(settings) - {"tabulate_long_range", "bond_graph_cutoff",
+                                                  "image_limit"}
         if unknown:
             raise ValueError(f"unknown control keywords {sorted(unknown)}")
         settings.update(control)
@@ -176,7 +184,8 @@ def build_lists(positions, cell, pbc, types, params, control=None, *, elements=N
     # bonds. bo_hi: the uncorrected bond order at the distance shortened by the skin, an upper
     # bound (up to the f1 factor, ~1, covered by bo_margin) of every corrected bond order the
     # entry can reach while atoms move less than skin / 2.
-    i, j, sh = _pairs(positions, cell, pbc, bond_cut + skin)
+    limit = s.get("image_limit")
+    i, j, sh = _pairs(positions, cell, pbc, bond_cut + skin, image_limit=limit)
     d = positions[j] - positions[i] + sh.astype(np.float64) @ cell
     r = np.sqrt(np.einsum("md,md->m", d, d))
     r_short = np.maximum(r - skin, 0.5 * r)
@@ -224,7 +233,7 @@ def build_lists(positions, cell, pbc, types, params, control=None, *, elements=N
     hb = p["p_hbond"]
     if hbond_cut > 0 and np.any(hb[types] == 1):
         donors = np.flatnonzero((hb[ti] == 1) & (hb[tj] == 2) & (bo_hi >= margin * HB_THRESHOLD))
-        hi, hk, hs = _pairs(positions, cell, pbc, hbond_cut + skin)
+        hi, hk, hs = _pairs(positions, cell, pbc, hbond_cut + skin, image_limit=limit)
         acc = (hb[types[hi]] == 1) & (hb[types[hk]] == 2)
         hi, hk, hs = hi[acc].astype(np.int64), hk[acc].astype(np.int64), hs[acc]
         dn, ac = _join(i[donors], hi)
@@ -238,7 +247,8 @@ def build_lists(positions, cell, pbc, types, params, control=None, *, elements=N
     hbond_bond, hbond_k, hbond_shift, hbond_mask = _pad(hcap, h_bond, h_k, h_shift)
 
     # nonbonded half list
-    fi, fj, fs = _pairs(positions, cell, pbc, float(gp[12]) + skin, half=True)
+    fi, fj, fs = _pairs(positions, cell, pbc, float(gp[12]) + skin, half=True,
+                        image_limit=limit)
     fcap = cap("far_i", len(fi))
     far_i, far_j, far_shift, far_mask = _pad(fcap, fi.astype(np.int64), fj.astype(np.int64),
                                              fs.astype(np.float64))
