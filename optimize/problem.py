@@ -100,8 +100,14 @@ class FitProblem:
         return out
 
     def refresh_lists(self, theta) -> None:
-        """Rebuild every batch's lists at the current positions for parameters θ."""
-        self.theta_lists = np.array(theta, dtype=np.float64)
+        """Rebuild every batch's lists at the current positions for parameters θ (nothing to
+        do when neither changed since the last build)."""
+        theta = np.array(theta, dtype=np.float64)
+        same = (np.array_equal(theta, self.theta_lists) and all(
+            np.array_equal(self._batch_positions(b), b.built_at) for b in self.batches))
+        if same:
+            return
+        self.theta_lists = theta
         self.batches = self._build(theta, previous=self.batches)
 
     def set_positions(self, positions: list) -> None:

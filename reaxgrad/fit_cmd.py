@@ -81,6 +81,8 @@ def add_parsers(sub) -> None:
                        help="refuse what JAX-ReaxFF tolerates with a warning: items naming a "
                             "structure absent from the geo file, params bounds min > max")
         if name == "fit":
+            p.add_argument("--no-sensitivity", action="store_true",
+                           help="skip the loss Hessian and sensitivity.json at the end")
             p.add_argument("--demo", action="store_true",
                            help="fit a small problem made on the spot (under a minute)")
         p.set_defaults(func=run_command, command_name=name)
@@ -275,6 +277,14 @@ def _finish(args, out: Path, problem, theta, evaluation, *, history, state, phas
                 ff = problem.pmap.forcefield(np.array(trial["params"]))
                 write_atomic(out / f"ffield_trial{trial['trial']}", format_ffield(ff))
         loss_plot(out, history)
+        if not getattr(args, "no_sensitivity", False):
+            from reaxgrad.optimize.sensitivity import sensitivity_plot, sensitivity_report
+
+            t = time.perf_counter()
+            report = sensitivity_report(problem, theta)
+            write_json(out / "sensitivity.json", report)
+            sensitivity_plot(out / "sensitivity.png", report)
+            phases["sensitivity"] = time.perf_counter() - t
     for name, ev in evaluation.items():
         prefix = "" if name == "train" else f"{name}_"
         write_reports(out, problem.tables[name], ev, prefix=prefix)

@@ -200,8 +200,12 @@ def build_lists(positions, cell, pbc, types, params, control=None, *, elements=N
     bond_half[:nb] = half_pair_mask(i, j, sh)
     ti, tj = types[i], types[j]
 
-    # valence angles: pairs of entries of one centre, a < b
-    a, b = _join(i, i)
+    # valence angles: pairs of entries of one centre, a < b, among the entries whose (end,
+    # centre) types appear in some angle of the force field (metals often have none)
+    angle_types = p["angle_mask"].any(axis=-1)
+    leg = np.flatnonzero(angle_types.any(axis=2)[tj, ti] | angle_types.any(axis=0).T[tj, ti])
+    a, b = _join(i[leg], i[leg])
+    a, b = leg[a], leg[b]
     sel = (a < b) & (bo_hi[a] > margin * thb) & (bo_hi[b] > margin * thb)
     sel &= bo_hi[a] * bo_hi[b] > margin * margin * thb_sq
     a, b = a[sel], b[sel]
@@ -211,7 +215,8 @@ def build_lists(positions, cell, pbc, types, params, control=None, *, elements=N
     angle_b1, angle_b2, angle_mask = _pad(acap, a, b)
 
     # torsions: central entry jk (once per bond), ij from j's list, kl from k's list
-    central = np.flatnonzero(bond_half[:nb] & (bo_hi > margin * thb))
+    central = np.flatnonzero(bond_half[:nb] & (bo_hi > margin * thb)
+                             & p["torsion_mask"].any(axis=(0, 3))[ti, tj])
     c_idx, ij = _join(i[central], i)
     jk = central[c_idx]
     sel = (ij != jk) & (bo_hi[ij] > margin * thb)

@@ -87,3 +87,21 @@ def test_every_category_is_predicted_and_scored(problem):
     loss, _ = problem.loss_and_grad(problem.pmap.initial)
     assert loss == pytest.approx(ev.loss, rel=1e-12)
     assert cell.items[0].cell_parameter == "b"
+
+
+def test_loss_hessian_matches_finite_differences_of_the_gradient(problem):
+    from reaxgrad.optimize.sensitivity import loss_hessian, sensitivity_report
+
+    theta = problem.pmap.initial.copy()
+    hessian = loss_hessian(problem, theta, chunk=4)
+    for k in (0, 2, 4, 6):
+        h = 1e-6 * max(1.0, abs(theta[k]))
+        up, down = theta.copy(), theta.copy()
+        up[k] += h
+        down[k] -= h
+        fd = (problem.loss_and_grad(up)[1] - problem.loss_and_grad(down)[1]) / (2 * h)
+        np.testing.assert_allclose(hessian[k], fd, rtol=1e-4, atol=1e-4 * np.abs(fd).max())
+    report = sensitivity_report(problem, theta)
+    values = np.array(report["eigenvalues"])
+    assert values[0] >= values[-1] and len(values) == len(theta)
+    assert len(report["parameters"]) == len(theta)
