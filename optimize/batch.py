@@ -25,11 +25,12 @@ _LISTS = {
     "hbond": ({"hbond_bond": "bond", "hbond_k": "atom"}, "hbond_shift", ()),
     "far": ({"far_i": "atom", "far_j": "atom"}, "far_shift", ()),
 }
-# relaxation lists: candidates stay complete while atoms move less than skin / 2. The loss at
+# relaxation lists: candidates stay complete while atoms move less than skin / 2 and the
+# corrected bond orders of angle/torsion/H-bond legs grow less than 10x. The loss at
 # fixed geometry uses skin 0 (optimize.problem): its lists are rebuilt whenever the geometry
 # or, between outer iterations, the parameters change (bo_margin covers bond orders that grow
 # up to 2x while the optimizer moves the parameters).
-FIT_CONTROL = {"skin": 0.3, "bo_margin": 0.5}
+FIT_CONTROL = {"skin": 0.3, "bo_margin": 0.5, "corrected_margin": 0.1}
 MOLECULE_GAP = 15.0  # Å between molecules sharing a list build: beyond every cutoff + skin
 
 

@@ -65,7 +65,9 @@ class FitProblem:
         self.structures = structures
         self.names = {s.name: k for k, s in enumerate(structures)}
         self.convention = convention
-        self.control = {"skin": 0.0, **(control or {})}  # lists rebuilt when x moves
+        # lists rebuilt whenever x moves (no skin); legs of angles/torsions/H-bonds kept while
+        # their bond orders stay above 1 % of the thresholds as the optimizer moves θ
+        self.control = {"skin": 0.0, "corrected_margin": 0.01, **(control or {})}
         if convention == "jaxreaxff":  # JAX-ReaxFF's (incomplete) periodic images
             self.control.setdefault("image_limit", "jaxreaxff")
         self.scored = tuple(scored)

@@ -23,7 +23,10 @@ Control keys (LAMMPS control file names): ``nbrhood_cutoff`` (5), ``hbond_cutoff
 switches H-bonds off), ``thb_cutoff`` (0.001), ``thb_cutoff_sq`` (1e-5); reaxgrad's ``skin``
 (0.3 Å), ``bo_margin`` (0.5) and ``image_limit`` (None: every periodic image; 3 ints: only
 images within that many cells along a, b, c, as JAX-ReaxFF, which stops at ceil(10 Å / the
-cell matrix diagonal) and so misses images of strongly skewed cells).
+cell matrix diagonal) and so misses images of strongly skewed cells) and ``corrected_margin``
+(None; a number m: angle, torsion and H-bond candidates are tested on the *corrected* bond
+orders at the build positions against m times LAMMPS's thresholds — far fewer candidates,
+valid while bond orders grow less than 1/m times: fitting, which rebuilds often).
 """
 
 from __future__ import annotations
@@ -136,6 +139,18 @@ def _pairs(positions, cell, pbc, cutoff, half=False, image_limit=None):
     return i, j, sh
 
 
+def _corrected(positions, cell, types, params, i, j, shifts, bond_cut) -> np.ndarray:
+    """Corrected bond orders (§4) of the bond entries (i, j, shifts) at these positions."""
+    from types import SimpleNamespace
+
+    from .bond_order import bond_orders
+
+    entries = SimpleNamespace(bond_i=i, bond_j=j, bond_shift=shifts.astype(np.float64),
+                              bond_mask=np.ones(len(i), dtype=bool), types=types,
+                              bond_cut=np.array(bond_cut))
+    return np.asarray(bond_orders(positions, cell, params, entries).bo, dtype=np.float64)
+
+
 def _carbon_flags(params, types, elements):
     if elements is not None:
         names = np.array([str(e).upper()[:3] == "C" for e in elements])
@@ -148,7 +163,7 @@ def _settings(control):
     settings = dict(CONTROL_DEFAULTS)
     if control:
         unknown = set(control) - set(settings) - {"tabulate_long_range", "bond_graph_cutoff",
-                                                  "image_limit"}
+                                                  "image_limit", "corrected_margin"}
         if unknown:
             raise ValueError(f"unknown control keywords {sorted(unknown)}")
         settings.update(control)
@@ -199,6 +214,12 @@ def build_lists(positions, cell, pbc, types, params, control=None, *, elements=N
     bond_half = np.zeros(bcap, dtype=bool)
     bond_half[:nb] = half_pair_mask(i, j, sh)
     ti, tj = types[i], types[j]
+    if s.get("corrected_margin"):  # tighter: corrected bond orders at these positions
+        # every entry counted as a bond (c_bo = 0), so that the 1-3 corrections are estimated
+        # also for entries below the bond threshold here, which may cross it later
+        no_threshold = dict(p, gp=np.where(np.arange(len(gp)) == 29, 0.0, gp))
+        bo_hi = _corrected(positions, cell, types, no_threshold, i, j, sh, bond_cut + skin)
+        margin = float(s["corrected_margin"])
 
     # valence angles: pairs of entries of one centre, a < b, among the entries whose (end,
     # centre) types appear in some angle of the force field (metals often have none)
