@@ -30,6 +30,7 @@ class Settings:
     e_minim_lr: float = 5e-4
     end_rmsg: float = 1.0
     minimizer: str = "sd"  # sd (JAX-ReaxFF) | fire | lbfgs
+    geometry_gradients: str = "fixed"  # fixed (JAX-ReaxFF) | implicit
     perc_noise_when_stuck: float = 0.04
     seed: int = 0
     max_time: float | None = None
@@ -101,6 +102,7 @@ class Fit:
         self.start = time.perf_counter()
         self.deadline = None if settings.max_time is None else self.start + settings.max_time
         self.seconds = {"relax": 0.0, "true_loss": 0.0, "optimizer": 0.0}
+        self.implicit = None
 
     # -- pieces --------------------------------------------------------------------------
     def relax(self, theta) -> None:
@@ -114,6 +116,13 @@ class Fit:
                 self.relaxer.minimize(theta, self.s.num_e_minim_steps, self.s.end_rmsg,
                                       self.s.minimizer)
         self.problem.refresh_lists(theta)
+        relaxed = self.s.num_e_minim_steps > 0 and self.relaxer
+        if relaxed and self.s.geometry_gradients == "implicit":
+            from .implicit import ImplicitGeometry
+
+            if self.implicit is None:
+                self.implicit = ImplicitGeometry(self.problem, self.relaxer)
+            self.problem.geometry_model = self.implicit.linearize(theta)
         self.seconds["relax"] += time.perf_counter() - t
 
     def true_loss(self, theta) -> tuple[float, dict]:

@@ -76,6 +76,7 @@ class FitProblem:
         self.clusters = [canonical_order(structures, c) for c in
                          cluster_structures([s.n_atoms for s in structures], max_clusters)]
         self.positions = [s.positions.copy() for s in structures]
+        self.geometry_model = None  # optimize.implicit: x*(θ) ≈ x0 + J (θ − θ0)
         self.theta_lists = pmap.initial.copy()
         self.batches = self._build(pmap.initial)
         self.layout = self._layout()
@@ -152,12 +153,19 @@ class FitProblem:
                       else jnp.zeros((sum(n_atoms), 3)))
         return energy, charges_all, forces_all
 
-    def _traced_loss(self, theta, need_forces, positions, lists, charges, weights):
+    def _traced_loss(self, theta, need_forces, positions, lists, charges, weights,
+                     geometry=None):
         energy, q, forces = self._traced_outputs(theta, need_forces, positions, lists, charges)
         total = jnp.zeros(())
         preds = {}
+        if geometry is not None:  # relaxed positions linearised in θ (optimize.implicit)
+            shift = jnp.matmul(geometry["jacobian"], theta - geometry["theta0"])
+            moved = geometry["x0"] + jnp.reshape(shift, geometry["x0"].shape)
         for name, tables in self.tables.items():
             p = parameter_predictions(tables, energy, q, forces, self.layout)
+            if geometry is not None:
+                p.update({k: v for k, v in geometry_predictions(tables, moved).items()
+                          if k in GEOMETRY_CATEGORIES})
             err = errors(tables, p)
             preds[name] = p
             for cat, e in err.items():
@@ -187,15 +195,20 @@ class FitProblem:
         weights = weights or {k: float(k == "train") for k in self.tables}
         t = time.perf_counter()
         (value, _), grad = self._value_and_grad(np.asarray(theta, dtype=np.float64),
-                                                self.need_forces, *self._args(), weights)
+                                                self.need_forces, *self._args(), weights,
+                                                self.geometry_model)
         geometry = sum(weights[k] * self._geometry_loss(k) for k in self.tables)
         self.timings.loss += time.perf_counter() - t
         self.timings.evaluations += 1
         return float(value) + geometry, np.asarray(grad, dtype=np.float64)
 
     def _geometry_loss(self, name: str) -> float:
+        """The position-only items held fixed in the loss (all of them, or CELL only when the
+        geometry model linearises the relaxed positions in θ)."""
         tables = self.tables[name]
         preds = geometry_predictions(tables, self.positions_all())
+        if self.geometry_model is not None:
+            preds = {k: v for k, v in preds.items() if k not in GEOMETRY_CATEGORIES}
         err = errors(tables, preds)
         return float(sum(np.sum(np.asarray(e)) for c, e in err.items() if c in self.scored))
 

@@ -149,6 +149,7 @@ def _settings(args):
                     random_sample_count=args.random_sample_count,
                     num_e_minim_steps=args.num_e_minim_steps, e_minim_lr=args.e_minim_LR,
                     end_rmsg=args.end_RMSG, minimizer=args.minimizer,
+                    geometry_gradients=args.geometry_gradients,
                     perc_noise_when_stuck=args.perc_noise_when_stuck, seed=args.seed,
                     max_time=args.max_time)
 
@@ -158,7 +159,8 @@ def _fingerprint(args) -> str:
     keys = ["params", "geo", "train_file", "use_valid", "valid_file", "valid_geo_file",
             "opt_method", "num_trials", "num_steps", "init_FF_type", "random_sample_count",
             "num_e_minim_steps", "e_minim_LR", "end_RMSG", "seed", "minimizer",
-            "convention", "items", "cutoff2", "bonded_cutoff", "perc_noise_when_stuck"]
+            "convention", "items", "cutoff2", "bonded_cutoff", "perc_noise_when_stuck",
+            "geometry_gradients"]
     h = hashlib.sha256()
     for k in keys:
         h.update(f"{k}={getattr(args, k)};".encode())

@@ -62,4 +62,6 @@ def arccos_lammps(min_sine, c):
 @arccos_lammps.defjvp
 def _arccos_lammps_jvp(min_sine, primals, tangents):
     (c,), (dc,) = primals, tangents
-    return jnp.arccos(c), -dc / jnp.maximum(safe_sqrt(1.0 - c * c), min_sine)
+    # the primal through the custom function again, so that higher derivatives (Hessians)
+    # use this rule too and never arccos's own 1/sqrt(1 - c²), infinite at c = ±1 (padding)
+    return arccos_lammps(min_sine, c), -dc / jnp.maximum(safe_sqrt(1.0 - c * c), min_sine)
