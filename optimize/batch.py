@@ -164,7 +164,7 @@ def build_batch(structures: list[Structure], members, params, positions=None, *,
         m = len(next(iter(joined.values())))
         counts[name] = m
         old = 0 if previous is None else len(getattr(previous.lists, name + "_mask"))
-        capacity = old if m <= old else bucket_capacity(m, minimum=16)
+        capacity = old if m <= old else bucket_capacity(m, growth=1.25, minimum=16)
         for f, values in joined.items():
             padded = np.zeros((capacity,) + values.shape[1:], dtype=values.dtype)
             padded[:m] = values

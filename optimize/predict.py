@@ -14,8 +14,9 @@ import reaxgrad.core.numpy as jnp
 from reaxgrad.core.ops import segment_sum
 from reaxgrad.forcefields.reaxff.charges import electrostatic_energy
 from reaxgrad.forcefields.reaxff.energy import BONDED_TERMS, bonded_energy_terms
+from reaxgrad.forcefields.reaxff.geometry import CARTESIAN
 
-IDENTITY_CELL = np.eye(3)  # batch shifts are Cartesian (optimize.batch)
+IDENTITY_CELL = CARTESIAN  # batch shifts are Cartesian vectors (optimize.batch)
 
 
 def batch_energies(positions, params, lists, total_charge, convention="jaxreaxff"):

@@ -83,6 +83,7 @@ from .coulomb import (
     take,
     taper_range,
 )
+from .geometry import Cartesian
 from .reduce import structure_count
 
 __all__ = ["CONVENTIONS", "METHODS", "SOLVERS", "electrostatic_energy", "equilibrate",
@@ -214,7 +215,7 @@ def _solve(positions, cell, params, types, pairs, total_charge, method, conventi
     n = jnp.shape(types)[0]
     if convention == "lammps":
         positions = stop_gradient(positions)
-        cell = None if cell is None else stop_gradient(cell)
+        cell = cell if cell is None or isinstance(cell, Cartesian) else stop_gradient(cell)
         constant = K_QEQ
     elif convention == "jaxreaxff":
         constant = K_QEQ  # LAMMPS's matrix, differentiated through the solve

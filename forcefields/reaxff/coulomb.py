@@ -23,6 +23,7 @@ import numpy as np
 
 import reaxgrad.core.numpy as jnp
 
+from .geometry import image_vectors
 from .reduce import energy_sum
 from .taper import taper
 
@@ -57,7 +58,7 @@ def pair_geometry(positions, cell, pairs, cutoff):
         cell = np.zeros((3, 3))
     positions = jnp.asarray(positions)
     shifts = jnp.asarray(shifts).astype(np.float64)
-    d = positions[j] - positions[i] + jnp.matmul(shifts, cell)
+    d = positions[j] - positions[i] + image_vectors(shifts, cell)
     r2 = jnp.sum(d * d, axis=-1)
     valid = jnp.logical_and(jnp.asarray(mask),
                             jnp.logical_and(r2 > 0.0, r2 <= cutoff * cutoff))

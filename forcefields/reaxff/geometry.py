@@ -18,9 +18,24 @@ from reaxgrad.core import custom_jvp
 _SAFE_VECTOR = (1.0, 0.0, 0.0)
 
 
+class Cartesian:
+    """A cell marker: the shifts of the lists are already Cartesian vectors (batches of
+    structures with different cells, ``optimize.batch``), so no product with a cell."""
+
+
+CARTESIAN = Cartesian()
+
+
+def image_vectors(shifts, cell):
+    """``shifts @ cell``, or the shifts themselves for the CARTESIAN marker."""
+    if isinstance(cell, Cartesian):
+        return jnp.asarray(shifts)
+    return jnp.matmul(shifts, cell)
+
+
 def displacement(positions, cell, i, j, shifts):
     """``x_j + shifts @ cell - x_i`` (shifts: float (m, 3) image vectors)."""
-    return positions[j] - positions[i] + jnp.matmul(shifts, cell)
+    return positions[j] - positions[i] + image_vectors(shifts, cell)
 
 
 def safe_vectors(d, mask):
