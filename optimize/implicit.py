@@ -19,7 +19,11 @@ import numpy as np
 import reaxgrad.core as rg
 import reaxgrad.core.numpy as jnp
 
+from .batch import build_batch, canonical_order
+from .clusters import cluster_structures
+from .items import GEOMETRY_CATEGORIES
 from .predict import batch_energies, restraint_energy
+from .relax import restraint_arrays
 
 EIGEN_CUTOFF = 1e-8
 
@@ -62,27 +66,52 @@ def _solve(h, b):
 
 
 class ImplicitGeometry:
-    """dx*/dθ of the relaxed structures, laid out like ``problem.positions_all()``."""
+    """dx*/dθ of the relaxed structures that geometry items measure, laid out like
+    ``problem.positions_all()`` (zero rows elsewhere)."""
 
-    def __init__(self, problem, relaxer):
+    def __init__(self, problem, relaxer, chunk: int = 24):
         self.problem = problem
-        self.relaxer = relaxer
+        self.chunk = chunk
         self._hessian, self._mixed = _second_derivatives(problem.pmap, problem.convention)
+        measured = {problem.names[it.structures[0]] for tables in problem.tables.values()
+                    for cat, t in tables.items() if cat in GEOMETRY_CATEGORIES
+                    for it in t.items}
+        members = np.array([k for k in relaxer.members if k in measured], dtype=np.int64)
+        sizes = [problem.structures[k].n_atoms for k in members]
+        self.groups = [canonical_order(problem.structures, members[g])
+                       for g in cluster_structures(sizes, relaxer.max_clusters)]
         self.seconds = 0.0
+
+    def _batch(self, group, theta):
+        p = self.problem
+        batch = build_batch(p.structures, group, p.pmap.numpy_tables(theta),
+                            [p.positions[k] for k in group], elements=p.elements,
+                            control=p.control)
+        batch.restraints = restraint_arrays(p.structures, group, batch.atom_offsets)
+        return batch
+
+    def _columns(self, fn, theta, x, directions, args):
+        """fn over blocks of ``chunk`` directions (one compiled shape)."""
+        out = []
+        for start in range(0, len(directions), self.chunk):
+            block = directions[start:start + self.chunk]
+            n = len(block)
+            if n < self.chunk:
+                block = np.concatenate([block, np.zeros((self.chunk - n,) + block.shape[1:])])
+            out.append(np.asarray(fn(theta, x, block, *args))[:n])
+        return np.concatenate(out)
 
     def linearize(self, theta) -> dict:
         """{"x0": (N, 3), "jacobian": (3N, P), "theta0": (P,)} at the current geometries."""
         t = time.perf_counter()
-        problem, relaxer = self.problem, self.relaxer
+        problem = self.problem
         theta = np.asarray(theta, dtype=np.float64)
         x0 = problem.positions_all()
         n_params = len(theta)
         jacobian = np.zeros((x0.size, n_params))
         starts, sizes = problem.layout.atom_start, problem.layout.n_atoms
-        for g, group in enumerate(relaxer.groups):
-            positions = [problem.positions[k] for k in group]
-            batch = relaxer._lists(g, theta, positions)
-            group = batch.members
+        for group in self.groups:
+            batch = self._batch(group, theta)
             x = np.concatenate([problem.positions[k] for k in group])
             offsets = batch.atom_offsets
             n = np.diff(offsets)
@@ -90,11 +119,10 @@ class ImplicitGeometry:
             probes = np.zeros((3 * width, len(x), 3))
             for a in range(width):
                 for c in range(3):
-                    rows = offsets[:-1][n > a] + a
-                    probes[3 * a + c, rows, c] = 1.0
+                    probes[3 * a + c, offsets[:-1][n > a] + a, c] = 1.0
             args = (batch.lists, batch.charges, batch.restraints)
-            hv = np.asarray(self._hessian(theta, x, probes, *args))  # (3m, N, 3)
-            mixed = np.asarray(self._mixed(theta, x, np.eye(n_params), *args))  # (P, N, 3)
+            hv = self._columns(self._hessian, theta, x, probes, args)  # (3m, N, 3)
+            mixed = self._columns(self._mixed, theta, x, np.eye(n_params), args)  # (P, N, 3)
             for p, k in enumerate(group):
                 lo, hi = offsets[p], offsets[p + 1]
                 m = hi - lo

@@ -30,7 +30,7 @@ LR_DECREASE = float(np.float32(0.75))
 GRAD_CLIP, GRAD_FLOOR, STEP_CLIP, TOTAL_CLIP = 10.0, 0.1, 0.01, 1.0
 
 
-def _restraint_arrays(structures, members, offsets) -> dict:
+def restraint_arrays(structures, members, offsets) -> dict:
     out = {}
     for kind, width in (("bond", 2), ("angle", 3), ("torsion", 4)):
         rows = [(p, r) for p, k in enumerate(members)
@@ -66,6 +66,7 @@ class Relaxer:
         structures = problem.structures
         self.members = np.array([k for k, s in enumerate(structures) if s.relax_steps > 0],
                                 dtype=np.int64)
+        self.max_clusters = max_clusters
         groups = cluster_structures([structures[k].n_atoms for k in self.members], max_clusters)
         self.groups = [canonical_order(structures, self.members[g]) for g in groups]
         self.batches = [None] * len(self.groups)
@@ -82,7 +83,7 @@ class Relaxer:
                 self.problem.structures, self.groups[g], self.problem.pmap.numpy_tables(theta),
                 positions, elements=self.problem.elements,
                 control={**self.problem.control, "skin": FIT_CONTROL["skin"]}, previous=b)
-            self.batches[g].restraints = _restraint_arrays(
+            self.batches[g].restraints = restraint_arrays(
                 self.problem.structures, self.groups[g], self.batches[g].atom_offsets)
         return self.batches[g]
 
