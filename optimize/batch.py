@@ -69,6 +69,15 @@ class Batch:
     def n_atoms(self) -> int:
         return int(self.atom_offsets[-1])
 
+    def capacities(self) -> dict:
+        """Padded length of every list (what the compiled function sees)."""
+        return {name: len(getattr(self.lists, name + "_mask")) for name in self.counts}
+
+    def padding(self) -> float:
+        """Fraction of list entries that are padding (work spent on nothing)."""
+        used, total = sum(self.counts.values()), sum(self.capacities().values())
+        return 1.0 - used / total if total else 0.0
+
     def split(self, per_atom) -> list[np.ndarray]:
         """Per-structure pieces of a (N, ...) array."""
         o = self.atom_offsets

@@ -30,7 +30,7 @@ class Settings:
     e_minim_lr: float = 5e-4
     end_rmsg: float = 1.0
     minimizer: str = "sd"  # sd (JAX-ReaxFF) | fire | lbfgs
-    geometry_gradients: str = "fixed"  # fixed (JAX-ReaxFF) | implicit
+    geometry_gradients: str = "implicit"  # implicit | fixed (JAX-ReaxFF)
     perc_noise_when_stuck: float = 0.04
     seed: int = 0
     max_time: float | None = None

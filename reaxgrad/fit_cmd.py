@@ -68,8 +68,9 @@ def add_parsers(sub) -> None:
             p.add_argument(flag, *synonyms, dest=flag[2:], **kw)
         p.add_argument("--minimizer", choices=["sd", "fire", "lbfgs"], default="sd",
                        help="in-loop relaxation: JAX-ReaxFF's steepest descent, FIRE, L-BFGS")
-        p.add_argument("--geometry-gradients", choices=["fixed", "implicit"], default="fixed",
-                       help="geometry items' gradients: held fixed (JAX-ReaxFF) or implicit")
+        p.add_argument("--geometry-gradients", choices=["fixed", "implicit"], default="implicit",
+                       help="geometry items' gradients: implicit through the relaxed minimum "
+                            "(default: fits better) or held fixed (JAX-ReaxFF)")
         p.add_argument("--convention", choices=["jaxreaxff", "lammps", "consistent"],
                        default="jaxreaxff", help="charges and forces (default: JAX-ReaxFF's)")
         p.add_argument("--items", choices=["jaxreaxff", "all"], default="jaxreaxff",
@@ -303,7 +304,8 @@ def _finish(args, out: Path, problem, theta, evaluation, *, history, state, phas
         "wall_time": time.perf_counter() - started,
         "phases": {**phases, "lists": timings.lists, "loss_and_grad": timings.loss},
         "compiles": problem.compile_counts(),
-        "batches": [{"structures": len(b.members), "entries": b.counts}
+        "batches": [{"structures": len(b.members), "entries": b.counts,
+                     "capacity": b.capacities(), "padding": b.padding()}
                     for b in problem.batches],
         "structures": len(problem.structures),
         "parameters": len(problem.pmap),

@@ -124,3 +124,23 @@ def test_bad_input_is_a_named_error(demo_inputs, tmp_path, capsys, edit, message
     err = capsys.readouterr().err
     assert "reaxgrad evaluate: error:" in err and str(bad) in err and message in err
     assert "Traceback" not in err
+
+
+def test_sigint_writes_the_best_force_field_and_exits_cleanly(demo_inputs, tmp_path):
+    out = tmp_path / "interrupted"
+    proc = subprocess.Popen([sys.executable, "-m", "reaxgrad.cli", "fit",
+                             *_flags(demo_inputs, out, "--num_steps", "30", "--num_trials", "3",
+                                     "--no-sensitivity")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    checkpoint = out / "checkpoint.json"
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None and not checkpoint.exists():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert (out / "ffield_best").stat().st_size > 0
+    report = json.loads((out / "report.json").read_text())
+    state = json.loads(checkpoint.read_text())["state"]
+    assert report["loss"] <= state["history"][0]["true_loss"]
