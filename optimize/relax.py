@@ -100,6 +100,7 @@ class Relaxer:
         t = time.perf_counter()
         s = self.problem.structures
         rmsg_out = {}
+        self.active = []  # structures still moving, per group and step
         global_lr = float(np.float32(learning_rate))
         for g, group in enumerate(self.groups):
             start = [s[k].positions.copy() for k in group]
@@ -117,6 +118,7 @@ class Relaxer:
                 if it > 0:
                     lr = np.where(energy < previous, lr * LR_INCREASE, lr * LR_DECREASE)
                 lr = lr * (budget > 0) * (rmsg > end_rmsg)
+                self.active.append(int(np.count_nonzero(lr > 0)))
                 budget -= 1
                 for p in range(len(group)):
                     gk = np.clip(grad[p], -GRAD_CLIP, GRAD_CLIP)

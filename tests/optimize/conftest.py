@@ -57,3 +57,4 @@ def shared_data():
 def perturbed(values, rng_seed=0, scale=0.05):
     rng = np.random.default_rng(rng_seed)
     return values * (1.0 + scale * rng.uniform(-1, 1, size=len(values)))
+

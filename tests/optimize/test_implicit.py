@@ -3,6 +3,7 @@ optimize.implicit has the derivative of the true minimum, checked against finite
 of relaxations converged tightly (L-BFGS) at θ ± h; and the loss with it is consistent."""
 import numpy as np
 import pytest
+from fit_helpers import assert_loss_gradient
 
 from reaxgrad.datasets.trainset import TrainItem
 from reaxgrad.forcefields.ffield import read_ffield
@@ -77,12 +78,6 @@ def test_loss_with_the_geometry_model_is_consistent(setup):
         loss, grad = problem.loss_and_grad(theta)
         assert loss == pytest.approx(fixed_loss, rel=1e-10)  # same value at θ0
         assert np.abs(grad - fixed_grad).max() > 1e-3  # the geometry items now pull
-        for k in range(len(theta)):
-            h = 1e-6 * max(1.0, abs(theta[k]))
-            up, down = theta.copy(), theta.copy()
-            up[k] += h
-            down[k] -= h
-            fd = (problem.loss_and_grad(up)[0] - problem.loss_and_grad(down)[0]) / (2 * h)
-            assert abs(fd - grad[k]) <= 1e-5 * max(1.0, abs(fd)), (KEYS[k], fd, grad[k])
+        assert_loss_gradient(problem, theta, grad, KEYS)
     finally:
         problem.geometry_model = None
