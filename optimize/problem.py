@@ -77,6 +77,7 @@ class FitProblem:
                          cluster_structures([s.n_atoms for s in structures], max_clusters)]
         self.positions = [s.positions.copy() for s in structures]
         self.geometry_model = None  # optimize.implicit: x*(θ) ≈ x0 + J (θ − θ0)
+        self._geometry_cache: dict = {}
         self.theta_lists = pmap.initial.copy()
         self.batches = self._build(pmap.initial)
         self.layout = self._layout()
@@ -116,6 +117,7 @@ class FitProblem:
     def set_positions(self, positions: list) -> None:
         """New geometries (after relaxation); the lists follow at ``refresh_lists``."""
         self.positions = [np.asarray(p, dtype=np.float64) for p in positions]
+        self._geometry_cache = {}
 
     def _batch_positions(self, batch: Batch) -> np.ndarray:
         return np.concatenate([self.positions[k] for k in batch.members])
@@ -204,7 +206,13 @@ class FitProblem:
 
     def _geometry_loss(self, name: str) -> float:
         """The position-only items held fixed in the loss (all of them, or CELL only when the
-        geometry model linearises the relaxed positions in θ)."""
+        geometry model linearises the relaxed positions in θ); cached until x changes."""
+        key = (name, id(self.geometry_model))
+        if key not in self._geometry_cache:
+            self._geometry_cache[key] = self._fixed_geometry_loss(name)
+        return self._geometry_cache[key]
+
+    def _fixed_geometry_loss(self, name: str) -> float:
         tables = self.tables[name]
         preds = geometry_predictions(tables, self.positions_all())
         if self.geometry_model is not None:
