@@ -28,6 +28,7 @@ from .predict import batch_energies, restraint_energy
 LR_INCREASE = float(np.float32(1.1))
 LR_DECREASE = float(np.float32(0.75))
 GRAD_CLIP, GRAD_FLOOR, STEP_CLIP, TOTAL_CLIP = 10.0, 0.1, 0.01, 1.0
+COMPACT_EVERY = 20  # steps between checks for stopped structures to drop from the batch
 
 
 def restraint_arrays(structures, members, offsets) -> dict:
@@ -76,27 +77,35 @@ class Relaxer:
     def __bool__(self) -> bool:
         return len(self.members) > 0
 
+    def _build(self, members, theta, positions, previous=None):
+        b = build_batch(self.problem.structures, members, self.problem.pmap.numpy_tables(theta),
+                        positions, elements=self.problem.elements,
+                        control={**self.problem.control, "skin": FIT_CONTROL["skin"]},
+                        previous=previous)
+        b.restraints = restraint_arrays(self.problem.structures, members, b.atom_offsets)
+        return b
+
     def _lists(self, g, theta, positions):
         b = self.batches[g]
         if b is None or moved_too_far(b, np.concatenate(positions)):
-            self.batches[g] = build_batch(
-                self.problem.structures, self.groups[g], self.problem.pmap.numpy_tables(theta),
-                positions, elements=self.problem.elements,
-                control={**self.problem.control, "skin": FIT_CONTROL["skin"]}, previous=b)
-            self.batches[g].restraints = restraint_arrays(
-                self.problem.structures, self.groups[g], self.batches[g].atom_offsets)
+            self.batches[g] = self._build(self.groups[g], theta, positions, previous=b)
         return self.batches[g]
+
+    def _evaluate(self, batch, theta, positions):
+        e, grad = self._fn(np.asarray(theta, dtype=np.float64), np.concatenate(positions),
+                           batch.lists, batch.charges, batch.restraints, self.problem.pmap,
+                           self.problem.convention)
+        return np.asarray(e), batch.split(np.asarray(grad))
 
     def energy_and_gradient(self, g, theta, positions):
         """(E (S,), dE/dx as a list of (n, 3)) of group g at the given per-structure positions."""
-        b = self._lists(g, theta, positions)
-        e, grad = self._fn(np.asarray(theta, dtype=np.float64), np.concatenate(positions),
-                           b.lists, b.charges, b.restraints, self.problem.pmap,
-                           self.problem.convention)
-        return np.asarray(e), b.split(np.asarray(grad))
+        return self._evaluate(self._lists(g, theta, positions), theta, positions)
 
     def steepest_descent(self, theta, steps, learning_rate, end_rmsg) -> dict:
-        """JAX-ReaxFF's energy minimisation; returns {structure index: RMSG at the last step}."""
+        """JAX-ReaxFF's energy minimisation; returns {structure index: RMSG at the last step}.
+        Structures that stopped (learning rate 0: converged or out of budget) never move
+        again, so every COMPACT_EVERY steps the batch is rebuilt without them once they are
+        at least half of it."""
         t = time.perf_counter()
         s = self.problem.structures
         rmsg_out = {}
@@ -108,24 +117,36 @@ class Relaxer:
             lr = np.ones(len(group))
             budget = np.array([s[k].relax_steps for k in group], dtype=np.int64)
             n = np.array([s[k].n_atoms for k in group], dtype=np.float64)
-            previous = None
+            previous = np.zeros(len(group))
             rmsg = np.zeros(len(group))
+            live, local = np.arange(len(group)), None  # structures evaluated, their batch
             for it in range(steps):
                 if not np.any(lr > 0):
                     break
-                energy, grad = self.energy_and_gradient(g, theta, x)
-                rmsg = np.sqrt((np.array([np.sum(gk * gk) for gk in grad]) + 1e-5) / (3 * n))
+                moving = lr[live] > 0
+                if it % COMPACT_EVERY == 0 and np.count_nonzero(moving) <= 0.5 * len(live):
+                    live, local = live[moving], None
+                positions = [x[p] for p in live]
+                if len(live) == len(group):
+                    energy, grad = self.energy_and_gradient(g, theta, positions)
+                else:
+                    if local is None or moved_too_far(local, np.concatenate(positions)):
+                        local = self._build(group[live], theta, positions, previous=local)
+                    energy, grad = self._evaluate(local, theta, positions)
+                rmsg[live] = np.sqrt((np.array([np.sum(gk * gk) for gk in grad]) + 1e-5)
+                                     / (3 * n[live]))
                 if it > 0:
-                    lr = np.where(energy < previous, lr * LR_INCREASE, lr * LR_DECREASE)
+                    lr[live] = np.where(energy < previous[live], lr[live] * LR_INCREASE,
+                                        lr[live] * LR_DECREASE)
                 lr = lr * (budget > 0) * (rmsg > end_rmsg)
                 self.active.append(int(np.count_nonzero(lr > 0)))
                 budget -= 1
-                for p in range(len(group)):
-                    gk = np.clip(grad[p], -GRAD_CLIP, GRAD_CLIP)
+                for q, p in enumerate(live):
+                    gk = np.clip(grad[q], -GRAD_CLIP, GRAD_CLIP)
                     gk = np.where(np.abs(gk) < GRAD_FLOOR, 0.0, gk) * (global_lr * lr[p])
                     moved = x[p] - np.clip(gk, -STEP_CLIP, STEP_CLIP)
                     x[p] = start[p] - np.clip(start[p] - moved, -TOTAL_CLIP, TOTAL_CLIP)
-                previous = energy
+                previous[live] = energy
             for p, k in enumerate(group):
                 self.problem.positions[k] = x[p]
                 rmsg_out[int(k)] = float(rmsg[p])
