@@ -81,19 +81,26 @@ def sensitivity_plot(path, report: dict) -> None:
 
     from .report import write_atomic
 
-    values = np.abs(np.array(report["eigenvalues"]))
+    values = np.array(report["eigenvalues"])
     params = report["parameters"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4),
                                       gridspec_kw={"width_ratios": [1, 2]})
-    left.semilogy(np.maximum(values, 1e-300), "o", ms=4)
+    modes = np.arange(len(values))
+    floor = max(np.abs(values).max(initial=0.0), 1e-300) * 1e-12
+    up = values > 0
+    left.semilogy(modes[up], np.maximum(values[up], floor), "o", ms=4, label="positive")
+    left.semilogy(modes[~up], np.maximum(-values[~up], floor), "o", ms=4, mfc="none",
+                  label="negative")
     left.set_xlabel("mode (stiff → sloppy)")
     left.set_ylabel("|eigenvalue| of the scaled Hessian")
-    curv = np.array([max(p["scaled_curvature"], 1e-300) for p in params])
-    right.bar(range(len(params)), curv)
+    left.legend(fontsize=7)
+    curv = np.array([p["scaled_curvature"] for p in params])
+    right.bar(range(len(params)), np.maximum(np.abs(curv), floor),
+              color=np.where(curv > 0, "C0", "C3"))
     right.set_yscale("log")
     right.set_xticks(range(len(params)))
     right.set_xticklabels([p["parameter"] for p in params], rotation=90, fontsize=6)
-    right.set_ylabel("scaled curvature d²L/dθ̃²")
+    right.set_ylabel("|scaled curvature| d²L/dθ̃² (red: negative)")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
