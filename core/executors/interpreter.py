@@ -36,6 +36,9 @@ def compile_program(p: Program):
     for i, e in enumerate(p.eqns):
         fn = f"f{i}"
         impl = impl_rules[e.prim]
+        plain = getattr(impl, "plain", None)
+        if plain is not None and all(len(x.aval.shape) < 3 for x in e.inputs):
+            impl = plain  # the layout special case cannot apply: call the ufunc directly
         glob[fn] = functools.partial(impl, **e.params) if e.params else impl
         args = ", ".join(name(x) for x in e.inputs)
         outs = [name(v) for v in e.outvars]

@@ -238,6 +238,7 @@ def _broadcast_aware(ufunc):
         return ufunc(x, y)
 
     impl.__name__ = ufunc.__name__
+    impl.plain = ufunc  # what impl reduces to when no input has rank >= 3 (see interpreter)
     return impl
 
 
