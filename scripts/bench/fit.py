@@ -144,6 +144,8 @@ def main() -> int:
               f"-> {peer_loss:.0f}")
         print("  phases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in
                                           summary["phases"].items()))
+        print("  true loss per outer iteration (seconds since start: loss): " + ", ".join(
+            f"{h['elapsed']:.0f}: {h['true_loss']:.0f}" for h in summary["history"]))
     return 0
 
 
