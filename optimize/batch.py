@@ -64,6 +64,7 @@ class Batch:
     charges: np.ndarray  # (S,) total charges
     built_at: np.ndarray  # (N, 3) positions the lists were built at
     counts: dict
+    restraints: dict | None = None  # geo restraints as arrays (optimize.relax), batch-global
 
     @property
     def n_atoms(self) -> int:
