@@ -145,6 +145,12 @@ def _setup(args):
 def _settings(args):
     from reaxgrad.optimize.driver import Settings
 
+    if not 0.0 <= args.perc_noise_when_stuck <= 0.1:
+        raise CommandError(f"--perc_noise_when_stuck {args.perc_noise_when_stuck}: allowed "
+                           "range is [0.0, 0.1] (as JAX-ReaxFF)")
+    if args.max_num_clusters < 1:
+        raise CommandError(f"--max_num_clusters {args.max_num_clusters}: must be >= 1")
+
     return Settings(num_trials=max(args.num_trials, 0), num_steps=args.num_steps,
                     opt_method=args.opt_method, init_type=args.init_FF_type,
                     random_sample_count=args.random_sample_count,
@@ -176,8 +182,8 @@ def _run(args) -> int:
 
     out = Path(args.out_folder)
     started = time.perf_counter()
-    pmap, problem, relaxer, notes, read_seconds = _setup(args)
     settings = _settings(args)
+    pmap, problem, relaxer, notes, read_seconds = _setup(args)
     phases = {"read": read_seconds, "lists": 0.0, "relax": 0.0, "true_loss": 0.0,
               "optimizer": 0.0}
     fitting = args.command_name == "fit" and args.num_trials > 0
