@@ -252,6 +252,10 @@ def _run(args) -> int:
     phases.update(fit.seconds)
     _finish(args, out, problem, best, evaluation, history=st.history, state=st,
             phases=phases, notes=notes, started=started)
+    if getattr(args, "demo", False):
+        from .fit_demo import print_recovery
+
+        print_recovery(args, pmap, best)
     if interrupted:
         print(f"interrupted: the best force field so far is in {out / 'ffield_best'}",
               file=sys.stderr)

@@ -135,3 +135,14 @@ def _line(key):
     from reaxgrad.forcefields.params_file import ParamLine
 
     return ParamLine(*key, 0.001, -1e9, 1e9)
+
+
+def print_recovery(args, pmap, theta) -> None:
+    """The demo's parameters: start, fitted, true (written by prepare_demo)."""
+    truth = {}
+    for line in (Path(args.params).parent / "true_values.txt").read_text().splitlines():
+        words = line.split()
+        truth[tuple(int(w) for w in words[:3])] = float(words[3])
+    print("parameter        start       fitted         true")
+    for label, param, start, value in zip(pmap.labels(), pmap.params, pmap.initial, theta):
+        print(f"{label:<10} {start:12.5f} {value:12.5f} {truth[param.key]:12.5f}")

@@ -144,3 +144,15 @@ def test_sigint_writes_the_best_force_field_and_exits_cleanly(demo_inputs, tmp_p
     report = json.loads((out / "report.json").read_text())
     state = json.loads(checkpoint.read_text())["state"]
     assert report["loss"] <= state["history"][0]["true_loss"]
+
+
+def test_demo_command_shows_the_recovered_parameters(tmp_path, capsys, cho_ffield):
+    assert main(["fit", "--demo", "--out", str(tmp_path), "--no-progress",
+                 "--no-sensitivity"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines()[out.splitlines().index(
+        next(x for x in out.splitlines() if x.startswith("parameter"))) + 1:]]
+    assert len(rows) == 5
+    for row in rows:
+        start, fitted, true = (float(v) for v in row[3:6])
+        assert abs(fitted - true) <= 2e-4 * abs(true) < abs(start - true)
