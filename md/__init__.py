@@ -1,1 +1,2 @@
-"""reaxgrad.md: placeholder package; filled by later issues."""
+"""reaxgrad.md: periodic space, neighbour lists, batched minimisers (FIRE, L-BFGS) and the ASE
+calculator; MD integrators come with the MD issue."""
