@@ -70,8 +70,9 @@ class FitProblem:
         # thresholds as the optimizer moves θ (on disulfide the 1,825 torsions that count are
         # the same at the start and at the end of a fit, out of 7,515 candidates)
         self.control = {"skin": 0.0, **(control or {})}
-        if convention == "jaxreaxff":  # JAX-ReaxFF's (incomplete) periodic images
+        if convention == "jaxreaxff":  # JAX-ReaxFF's periodic images and torsion atoms
             self.control.setdefault("image_limit", "jaxreaxff")
+            self.control.setdefault("index_exclusions", True)
         self.scored = tuple(scored)
         self.timings = Timings()
         self.elements = list(pmap.ff.elements)

@@ -26,7 +26,9 @@ images within that many cells along a, b, c, as JAX-ReaxFF, which stops at ceil(
 cell matrix diagonal) and so misses images of strongly skewed cells) and ``corrected_margin``
 (None; a number m: angle, torsion and H-bond candidates are tested on the *corrected* bond
 orders at the build positions against m times LAMMPS's thresholds — far fewer candidates,
-valid while bond orders grow less than 1/m times: fitting, which rebuilds often).
+valid while bond orders grow less than 1/m times: fitting, which rebuilds often) and
+``index_exclusions`` (False; True: a torsion's four atoms must be distinct atoms, not only
+distinct images, as JAX-ReaxFF counts them in small periodic cells).
 """
 
 from __future__ import annotations
@@ -163,7 +165,8 @@ def _settings(control):
     settings = dict(CONTROL_DEFAULTS)
     if control:
         unknown = set(control) - set(settings) - {"tabulate_long_range", "bond_graph_cutoff",
-                                                  "image_limit", "corrected_margin"}
+                                                  "image_limit", "corrected_margin",
+                                                  "index_exclusions"}
         if unknown:
             raise ValueError(f"unknown control keywords {sorted(unknown)}")
         settings.update(control)
@@ -249,6 +252,9 @@ def build_lists(positions, cell, pbc, types, params, control=None, *, elements=N
     same_end = (j[ij] == j[kl]) & (sh[ij] == shift_l).all(axis=1)
     sel = ~back & ~same_end & (bo_hi[kl] > margin * thb)
     sel &= bo_hi[ij] * bo_hi[jk] * bo_hi[kl] > margin**3 * thb
+    if s.get("index_exclusions"):  # JAX-ReaxFF: distinct atom indices, whatever the images
+        sel &= ((i[jk] != j[jk]) & (j[ij] != j[jk]) & (j[kl] != i[jk])
+                & (j[ij] != j[kl]))
     jk, ij, kl = jk[sel], ij[sel], kl[sel]
     sel = p["torsion_mask"][tj[ij], ti[jk], tj[jk], tj[kl]]
     jk, ij, kl = jk[sel], ij[sel], kl[sel]
