@@ -145,12 +145,18 @@ class ReaxFF:
         types = self.types_of(symbols, source)
         _check_overlaps(positions, cell, pbc, source)
         lists = self.lists(positions, cell, pbc, types)
+        return self.evaluate_lists(positions, cell, pbc, lists, total_charge, charges)
+
+    def evaluate_lists(self, positions, cell, pbc, lists, total_charge=0.0,
+                       charges=None) -> Result:
+        """Evaluate with interaction lists built earlier (valid candidates for `positions`:
+        built here, or at nearby positions with a skin, as MD does)."""
+        n = len(positions)
         q_in = None if self.charge_method is not None else np.asarray(
-            np.zeros(len(positions)) if charges is None else charges, dtype=np.float64)
-        solver = self.solver_for(len(positions))
+            np.zeros(n) if charges is None else charges, dtype=np.float64)
+        solver = self.solver_for(n)
         guess = None
         if solver == "cg":
-            n = len(positions)
             guess = self._guess if self._guess and len(self._guess["s"]) == n else {
                 "s": np.zeros(n), "t": np.zeros(n)}
         energy, terms, q, state, de_dpos, de_dstrain = _evaluate_jit(
@@ -159,7 +165,7 @@ class ReaxFF:
         if state is not None:
             self._guess = {k: np.asarray(v) for k, v in state.items()}
         virial = np.asarray(de_dstrain)
-        volume = abs(np.linalg.det(cell)) if pbc.all() else 0.0
+        volume = abs(np.linalg.det(cell)) if np.all(pbc) else 0.0
         return Result(
             energy=float(energy),
             terms={k: float(terms[k]) for k in TERMS},
