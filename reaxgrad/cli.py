@@ -73,6 +73,7 @@ def main(argv=None) -> int:
 
     add_fit(sub)
     add_dataset(sub)
+    __import__("reaxgrad.vibrations_cmd", fromlist=["add_parser"]).add_parser(sub)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
