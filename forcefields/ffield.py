@@ -240,8 +240,30 @@ def _touching_hint(token: str) -> str:
     return " (numbers written without a space between them?)" if _TOUCHING.search(token) else ""
 
 
-def _parse_line(path, lineno: int, line: str, spec: LineLayout, what: str):
-    """Split one record line into (symbol, types, values, value tokens, tail text)."""
+def parameter_name(section: str, index: int) -> str | None:
+    """The parameter-table name (see :mod:`ffield_tables`) of value ``index`` (0-based, over
+    the whole record) of a ``section`` record, or None when the model never reads it (the lg
+    names ``lgcij``, ``lgre``, ``off_lgcij`` are read only from lg force fields)."""
+    from .ffield_tables import SECTION_FIELDS  # deferred: ffield_tables imports this module
+
+    for name, k in SECTION_FIELDS.get(section, ()):
+        if k == index:
+            return name
+    return None
+
+
+def _named(section, index) -> str:
+    """`` (name)`` for error messages about value ``index`` of a ``section`` record."""
+    name = parameter_name(section, index) if section else None
+    return f" ({name})" if name else ""
+
+
+def _parse_line(path, lineno: int, line: str, spec: LineLayout, what: str,
+                section: str | None = None, offset: int = 0):
+    """Split one record line into (symbol, types, values, value tokens, tail text).
+
+    ``section`` and ``offset`` (the record's values on earlier lines) name the parameter in
+    error messages. Values LAMMPS reads must be finite numbers."""
     words = list(_TOKEN.finditer(line))
     need = spec.min_columns
     n_values = sum(k != "o" for k in spec.kinds)
@@ -280,8 +302,14 @@ def _parse_line(path, lineno: int, line: str, spec: LineLayout, what: str):
                 path,
                 lineno,
                 f"expected {numbers} for {what}, got {token!r} as value {k + 1}"
+                + _named(section, offset + k)
                 + _touching_hint(token),
             )
+        if kind == "r" and not math.isfinite(float(token)):
+            raise FFieldError(
+                path, lineno, f"value {k + 1}{_named(section, offset + k)} "
+                f"of {what} is {token!r}, which is not a finite number",
+            )  # fmt: skip
         if kind == "o" and not _is_float(token):
             break
         values.append(float(token) if _is_float(token) else math.nan)
@@ -291,14 +319,19 @@ def _parse_line(path, lineno: int, line: str, spec: LineLayout, what: str):
     return symbol, tuple(types), values, tokens, line[end:].rstrip("\r\n")
 
 
-def _read_record(path, stream: _Lines, layout, what_of) -> Record:
+def _read_record(path, stream: _Lines, layout, what_of, section=None, offset=0) -> Record:
     rec = Record()
     for n, spec in enumerate(layout):
         lineno, line = stream.data()
         if n == 0:
             rec.lineno = lineno
+            first = _TOKEN.search(line)
+            if spec.symbol and first and not _is_float(first.group()):
+                rec.symbol = first.group()  # so that messages about this line name the atom
         where = what_of(rec) + (f" (line {n + 1} of {len(layout)})" if len(layout) > 1 else "")
-        symbol, types, values, tokens, tail = _parse_line(path, lineno, line, spec, where)
+        symbol, types, values, tokens, tail = _parse_line(
+            path, lineno, line, spec, where, section, offset + len(rec.values)
+        )
         if spec.symbol:
             rec.symbol = symbol
         if spec.n_types:
@@ -407,12 +440,13 @@ def _read_section(path, stream: _Lines, ff: ForceField, section: str, lg: bool |
     for index in range(max(n, 0)):
         describe = _describe(section, index)
         if section == "atoms" and index == 0 and lg is None:
-            rec = _read_record(path, stream, LAYOUTS["atoms"], describe)
+            rec = _read_record(path, stream, LAYOUTS["atoms"], describe, section)
             ff.lg = _detect_lg(stream, n)
             if ff.lg:
-                _merge_lines(rec, _read_record(path, stream, (LG_ATOM_LINE,), describe))
+                _merge_lines(rec, _read_record(path, stream, (LG_ATOM_LINE,), describe, section,
+                                              offset=len(rec.values)))
         else:
-            rec = _read_record(path, stream, section_layout(section, ff.lg), describe)
+            rec = _read_record(path, stream, section_layout(section, ff.lg), describe, section)
         _check_types(path, section, rec, describe(rec))
         records.append(rec)
 
@@ -498,6 +532,31 @@ def write_ffield(ff: ForceField, path, *, keep_source: bool = True) -> None:
     )
 
 
+_LG_ONLY = ("lgcij", "lgre", "off_lgcij")
+
+
+def check_finite(ff: ForceField) -> None:
+    """Raise :class:`FFieldError` (naming the record's first line and the parameter) if a value
+    the model reads is NaN or infinite, as an in-memory edit can leave it (the reader already
+    refuses such values in files)."""
+    from .ffield_tables import SECTION_FIELDS
+
+    for section in SECTIONS:
+        fields = (("value", 0),) if section == "general" else SECTION_FIELDS[section]
+        for index, rec in enumerate(ff.section(section)):
+            for name, k in fields:
+                if k >= len(rec.values) or math.isfinite(rec.values[k]):
+                    continue
+                if name in _LG_ONLY and not ff.lg:
+                    continue
+                what = _describe(section, index)(rec)
+                label = f" ({name})" if section != "general" else ""
+                raise FFieldError(
+                    ff.path, rec.lineno, f"value {k + 1}{label} of {what} is {rec.values[k]!r}, "
+                    "which is not a finite number",
+                )  # fmt: skip
+
+
 def to_params(ff: ForceField):
     """Float64 tables indexed by atom type, filled as LAMMPS fills them.
 
@@ -515,10 +574,12 @@ def to_params(ff: ForceField):
 __all__ = [
     "SECTIONS",
     "FFieldError",
+    "check_finite",
     "ForceField",
     "LineLayout",
     "Record",
     "format_ffield",
+    "parameter_name",
     "read_ffield",
     "section_layout",
     "to_params",

@@ -1,12 +1,19 @@
 """`reaxgrad energy STRUCTURE --ffield F`: total and per-term ReaxFF energies, charges and
-forces of one structure (any format ASE reads, or a BGF `geo` file), as a table or JSON."""
+forces of one structure (any format ASE reads, or a BGF `geo` file), as a table or JSON.
+Bad input: `reaxgrad energy: error: <message naming file, line, field>`, exit status 2."""
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
+
+from .inputs import (  # noqa: F401 - read_structure is re-exported for older imports
+    check_elements,
+    load_model,
+    read_structure,
+    run_command,
+    total_charge,
+)
 
 TERM_LABELS = {
     "ebond": "bond", "eatom": "over/under-coordination", "elp": "lone pair",
@@ -16,53 +23,21 @@ TERM_LABELS = {
 }
 
 
-def read_structure(path: str, index: int = 0):
-    """An ase.Atoms from a BGF geo file (by name or content) or any file ASE reads.
-
-    A malformed file raises ValueError (an InputFileError naming the line for geo files)."""
-    from ase.io import read
-
-    p = Path(path)
-    if not p.exists():
-        raise SystemExit(f"reaxgrad energy: no such file: {path}")
-    head = p.read_text(errors="replace")[:2000]
-    if p.suffix.lower() in (".geo", ".bgf") or p.name == "geo" or "BIOGRF" in head \
-            or "XTLGRF" in head:
-        from reaxgrad.datasets import read_geo
-
-        structures = read_geo(p)
-        if not -len(structures) <= index < len(structures):
-            raise SystemExit(f"reaxgrad energy: {path} has {len(structures)} structures, "
-                             f"index {index} is out of range")
-        return structures[index]
-    try:
-        return read(p, index=index)
-    except Exception as exc:  # ASE raises many types for unreadable files
-        raise ValueError(f"{path}: cannot read it as a structure: {exc}") from None
-
-
 def run_energy(args) -> int:
-    from reaxgrad.forcefields.reaxff.model import TERMS, ReaxFF
+    return run_command("energy", energy, args)
 
-    try:
-        atoms = read_structure(args.structure, args.index)
-    except ValueError as exc:  # InputFileError included: "<file> line N: ..."
-        message = " ".join(str(exc).split())  # one line, whatever the reader wrote
-        print(f"reaxgrad energy: error: {message}", file=sys.stderr)
-        return 2
-    method = None if args.charge_method == "none" else args.charge_method
-    try:
-        model = ReaxFF(args.ffield, charge_method=method, convention=args.convention)
-        # the total charge is never the sum of the initial charges (a geo file's charge
-        # column is not the structure's charge): the option, else MOLCHARGE, else neutral
-        total_charge = args.charge if args.charge is not None else float(
-            atoms.info.get("charge", 0.0))
-        res = model.evaluate(atoms.positions, atoms.cell.array, atoms.pbc,
-                             atoms.get_chemical_symbols(), total_charge=total_charge,
-                             charges=atoms.get_initial_charges(), source=args.structure)
-    except (ValueError, OSError) as exc:
-        raise SystemExit(f"reaxgrad energy: {exc}") from None
+
+def energy(args) -> int:
+    from reaxgrad.forcefields.reaxff.model import TERMS
+
+    atoms = read_structure(args.structure, args.index)
+    model = load_model(args.ffield, charge_method=args.charge_method,
+                       convention=args.convention)
+    check_elements(model, atoms, args.structure)
     symbols = atoms.get_chemical_symbols()
+    res = model.evaluate(atoms.positions, atoms.cell.array, atoms.pbc, symbols,
+                         total_charge=total_charge(atoms, args.charge),
+                         charges=atoms.get_initial_charges(), source=args.structure)
     if args.json:
         out = {
             "structure": str(args.structure), "ffield": str(args.ffield),
