@@ -73,6 +73,9 @@ def main(argv=None) -> int:
 
     add_fit(sub)
     add_dataset(sub)
+    from .md_cmd import add_parser as add_md
+
+    add_md(sub)
     __import__("reaxgrad.vibrations_cmd", fromlist=["add_parser"]).add_parser(sub)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
