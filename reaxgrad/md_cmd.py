@@ -116,6 +116,9 @@ class Outputs:
         self.model = model
         self.forces = forces
         self.kcal = KCAL_MOL
+        from reaxgrad.inputs import output_format
+
+        self.format = output_format(args.trajectory, option="--trajectory", multiple=True)
         self.paths = [Path(args.trajectory), Path(args.log)]
         self.species = self.bonds = None
         for extra in (args.species, args.bonds):
@@ -144,6 +147,8 @@ class Outputs:
         for p in self.paths:
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text("")
+        # binary trajectories (.traj) must not start as an empty file: ASE then sees no frames
+        Path(self.args.trajectory).unlink()
         self.open_analysis(append=False)
         with open(self.args.log, "a") as f:
             f.write("# Step Time[fs] Temp[K] PotEng[kcal/mol] KinEng[kcal/mol] "
@@ -174,7 +179,13 @@ class Outputs:
             results["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
         atoms.calc = SinglePointCalculator(atoms, **results)
         atoms.info.update(step=int(state.step), time=float(state.time))
-        write(self.args.trajectory, atoms, append=True)
+        if self.format == "traj":  # ase.io.write(append=True) loses earlier .traj frames
+            from ase.io.trajectory import Trajectory
+
+            with Trajectory(self.args.trajectory, "a") as traj:
+                traj.write(atoms)
+        else:
+            write(self.args.trajectory, atoms, format=self.format, append=True)
 
     def write_log(self, state):
         from reaxgrad.md import dynamics as d
@@ -199,6 +210,33 @@ class Outputs:
         if self.bonds:
             self.bonds.write(state.step, bonds, np.asarray(state.forces.charges),
                              molecule=found.molecule)
+
+
+TEXT_TRAJECTORIES = ("extxyz", "xyz")
+
+
+def restore_trajectory(path, sizes, frames):
+    """Put the trajectory back as it was at the checkpoint: text formats are cut to their
+    recorded size; others (ASE's .traj keeps an index in its header) are rewritten with their
+    first ``frames`` frames, atomically."""
+    from ase.io import read
+
+    from reaxgrad.inputs import output_format
+    from reaxgrad.md.simulate import truncate_files
+
+    if output_format(path, option="--trajectory", multiple=True) in TEXT_TRAJECTORIES:
+        truncate_files({str(path): sizes[str(path)]})
+        return
+    try:
+        kept = read(path, index=f":{frames}")
+    except Exception as exc:  # noqa: BLE001 - ASE raises many types for damaged files
+        raise MDError(f"{path}: cannot read the trajectory back to resume ({exc}); delete the "
+                      "checkpoint to start again") from None
+    if len(kept) != frames:
+        raise MDError(f"{path}: has {len(kept)} frames, the checkpoint needs {frames}")
+    from reaxgrad.inputs import write_structure_atomic
+
+    write_structure_atomic(path, kept)
 
 
 def run_md(args) -> int:
@@ -252,7 +290,10 @@ def _run_md(args) -> int:
     if checkpoint is None:
         outputs.start_fresh()
     else:
-        truncate_files(checkpoint.outputs)
+        restore_trajectory(args.trajectory, checkpoint.outputs,
+                           frames=state.step // args.interval + 1)
+        truncate_files({p: n for p, n in checkpoint.outputs.items()
+                        if p != str(args.trajectory)})
         outputs.open_analysis(append=True)
         if state.step >= args.steps:
             print(f"reaxgrad md: already at step {state.step} (--steps {args.steps}); nothing "

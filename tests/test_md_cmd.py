@@ -32,11 +32,11 @@ def _water_box(path):
     return path
 
 
-def _md_args(inp, cho, out, *extra):
+def _md_args(inp, cho, out, *extra, ext="extxyz"):
     return [
         "md", str(inp), "--ffield", cho, "--ensemble", "langevin", "--timestep", "0.25",
         "--temperature", "300", "--seed", "7", "--interval", "5",
-        "--trajectory", str(out / "traj.extxyz"), "--log", str(out / "md.log"),
+        "--trajectory", str(out / f"traj.{ext}"), "--log", str(out / "md.log"),
         "--species", str(out / "species.out"), "--quiet", *extra]
 
 
@@ -70,15 +70,17 @@ def test_md_writes_frames_log_and_species(tmp_path, cho):
     assert "H2O" in species[0] and species[1].split()[:4] == ["0", "8", "1", "8"]
 
 
-def test_md_resumes_after_sigkill_with_identical_outputs(tmp_path, cho):
+@pytest.mark.parametrize("ext", ["extxyz", "traj"])
+def test_md_resumes_after_sigkill_with_identical_outputs(tmp_path, cho, ext):
     inp = _water_box(tmp_path / "water.extxyz")
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     ref.mkdir(), killed.mkdir()
     steps = ["--steps", "120", "--restart"]
     assert main(_md_args(inp, cho, ref, *steps, str(ref / "ck.pkl"),
-                         "--checkpoint-every", "10")) == 0
+                         "--checkpoint-every", "10", ext=ext)) == 0
     cmd = [sys.executable, "-m", "reaxgrad.cli", *_md_args(
-        inp, cho, killed, *steps, str(killed / "ck.pkl"), "--checkpoint-every", "10")]
+        inp, cho, killed, *steps, str(killed / "ck.pkl"), "--checkpoint-every", "10",
+        ext=ext)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
@@ -94,12 +96,14 @@ def test_md_resumes_after_sigkill_with_identical_outputs(tmp_path, cho):
     assert 8 <= partial < 26  # killed in the middle
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    for name in ("traj.extxyz", "md.log", "species.out"):
+    for name in (f"traj.{ext}", "md.log", "species.out"):
         assert (killed / name).read_bytes() == (ref / name).read_bytes(), name
+    frames = read(killed / f"traj.{ext}", index=":")
+    assert [f.info.get("step", k * 5) for k, f in enumerate(frames)] == list(range(0, 121, 5))
     # a third run finds the work done and changes nothing
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "already at step 120" in again.stderr
-    assert (killed / "traj.extxyz").read_bytes() == (ref / "traj.extxyz").read_bytes()
+    assert (killed / f"traj.{ext}").read_bytes() == (ref / f"traj.{ext}").read_bytes()
 
 
 def test_md_refuses_to_resume_a_different_run(tmp_path, cho, capsys):
