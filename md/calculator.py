@@ -272,11 +272,7 @@ class ReaxFFCalculator(Calculator):
         if len(atoms) == 0:
             self._empty(atoms, want_stress)
             return
-        model = self.model
-        res = model.evaluate(atoms.positions, atoms.cell.array, atoms.pbc,
-                             atoms.get_chemical_symbols(), total_charge=total,
-                             charges=atoms.get_initial_charges(),
-                             source=atoms.get_chemical_formula())
+        res = self._trajectory(atoms, total).result(atoms.positions, atoms.cell.array)
         self.results["energy"] = res.energy * KCAL_MOL
         self.results["free_energy"] = res.energy * KCAL_MOL
         self.results["forces"] = res.forces * KCAL_MOL
@@ -289,6 +285,24 @@ class ReaxFFCalculator(Calculator):
         elif want_stress:
             raise PropertyNotImplementedError("stress needs a periodic cell of non-zero "
                                               "volume")
+
+    def _trajectory(self, atoms, total):
+        """A TrajectoryForces for this model and system: successive calls that only move the
+        atoms or strain the cell (optimizers, MD, NEB, phonons) reuse its interaction lists
+        (Verlet skin) instead of rebuilding them every call."""
+        from reaxgrad.md.forces import TrajectoryForces
+
+        model = self.model
+        q0 = np.asarray(atoms.get_initial_charges()) if model.charge_method is None else None
+        key = (id(model), tuple(atoms.numbers), tuple(atoms.pbc), total,
+               None if q0 is None else q0.tobytes())
+        cached = getattr(self, "_traj_cache", None)
+        if cached is None or cached[0] != key or cached[1].model is not model:
+            forces = TrajectoryForces(model, atoms.get_chemical_symbols(), atoms.pbc,
+                                      total_charge=total, charges=q0,
+                                      source=atoms.get_chemical_formula())
+            self._traj_cache = cached = (key, forces)
+        return cached[1]
 
     def _empty(self, atoms, want_stress):
         """No atoms: energy 0 (as ASE's own calculators), empty forces and charges."""
