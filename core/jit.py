@@ -7,7 +7,7 @@ import functools
 import numpy as np
 
 from .array import Array, as_writable_array
-from .executors import get_executor
+from .executors import get_executor, resolve_backend
 from .partial_eval import trace_to_program
 from .passes import optimize
 from .trace import Tracer, get_aval
@@ -48,15 +48,19 @@ def _leaf_signature(x):
 
 
 class jit:
-    """jit(fun, static_argnums=(), backend="interpreter")(*args, **kwargs)."""
+    """jit(fun, static_argnums=(), backend=None)(*args, **kwargs).
 
-    def __init__(self, fun, static_argnums=(), backend: str = "interpreter"):
+    backend: an executor name ("interpreter", "fused"), or None / "auto": the
+    REAXGRAD_JIT_BACKEND environment variable when set, else the automatic default (see
+    `reaxgrad.core.executors.default_backend`). Resolved once, when the jit is created."""
+
+    def __init__(self, fun, static_argnums=(), backend: str | None = None):
         functools.update_wrapper(self, fun)
         self.fun = fun
         nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
         self.static_argnums = nums
-        self.backend = backend
-        get_executor(backend)  # fail early on an unknown backend
+        self.backend = resolve_backend(backend)
+        get_executor(self.backend)  # fail early on an unknown backend
         self._cache: dict = {}
         self._fast_cache: dict = {}
         self.trace_count = 0

@@ -1,0 +1,295 @@
+"""The fusing executor: runs a Program as fused kernels (generated C, compiled once and cached
+on disk; CUDA for CuPy arrays) with the remaining equations run by the primitives'
+implementations, as the interpreter runs them.
+
+Memory: every value a kernel stores outside itself and every kernel's scratch lives in one
+workspace per call context, allocated once and reused by later calls (contexts are pooled, so
+concurrent calls never share one). Values the caller receives are fresh arrays: program
+outputs written by kernels get their own buffers per call, and host results that may be views
+of the workspace are copied.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+
+import numpy as np
+
+from ..array import Array
+from ..fusion import render_c, runtime_c
+from ..fusion.kernel import ProgramLayout, lower_group
+from ..fusion.schedule import Group, schedule
+from ..ir import Literal, Program, Var
+from ..primitive import effectful, impl_rules
+from . import interpreter, register_executor
+
+_ALIGN = 64
+_ARRAYS = (np.ndarray, Array)
+_USER_CODE = ("pure_callback", "custom_lin")
+
+
+class FusedIndexError(IndexError):
+    pass
+
+
+def _impl(e):
+    impl = impl_rules[e.prim]
+    plain = getattr(impl, "plain", None)
+    if plain is not None and all(len(x.aval.shape) < 3 for x in e.inputs):
+        impl = plain
+    return functools.partial(impl, **e.params) if e.params else impl
+
+
+def _for_kernel(x, dtype):
+    """x as a C-contiguous ndarray of dtype (what kernels read)."""
+    if type(x) not in _ARRAYS or not x.flags.c_contiguous or x.dtype != dtype:
+        x = np.ascontiguousarray(x, dtype=dtype)
+    return x
+
+
+def _own(x, ws):
+    """x, copied if it is a view into the workspace `ws`."""
+    b = x
+    while isinstance(b, np.ndarray) and b.base is not None:
+        b = b.base
+    return x.copy() if b is ws else x
+
+
+class Plan:
+    """A compiled program: schedule, kernels, C source and library, slot layout."""
+
+    def __init__(self, program: Program):
+        self.program = program
+        self.schedule = sched = schedule(program)
+        self.layout = layout = ProgramLayout()
+        self.kernels = []
+        self.segments: list[list] = []
+        self.steps: list = []  # ("seg", i) | ("host", eqn)
+        current = None
+        for step in sched.steps:
+            if isinstance(step, Group):
+                k = lower_group(step, sched.lazy, layout, f"k{len(self.kernels)}")
+                self.kernels.append(k)
+                if current is None:
+                    current = []
+                    self.segments.append(current)
+                    self.steps.append(("seg", len(self.segments) - 1))
+                current.append(k)
+            else:
+                current = None
+                self.steps.append(("host", step.eqn))
+        self.source = render_c.render_program(
+            self.kernels, self.segments, len(layout.slot_info), layout.sizes_slot,
+            layout.err_slot)
+
+    def describe(self) -> str:
+        return (f"{self.schedule.summary()}; {len(self.kernels)} C functions, "
+                f"{self.source.count(chr(10))} lines")
+
+
+def compile_program(p: Program):
+    """Executor entry: run(*consts, *args) -> list of outputs."""
+    plan = Plan(p)
+    if not plan.kernels:
+        return interpreter.compile_program(p)
+    lib = runtime_c.load(plan.source)
+    return _make_runner(plan, lib)
+
+
+def _make_runner(plan: Plan, lib):
+    p, layout = plan.program, plan.layout
+    slot_info = layout.slot_info
+    n_slots = len(slot_info)
+    kernel_written = {b.slot for k in plan.kernels for b in k.buffers.values()
+                      if b.role in ("out", "scratch")}
+    slot_vars = {s: v for v, s in layout.slots.items()}
+    outset = {v for v in p.outvars if isinstance(v, Var)}
+    fresh_slots = {layout.slots[v] for v in outset if v in layout.slots
+                   and layout.slots[v] in kernel_written}
+    # workspace: kernel-written slots that are not program outputs, and scratch
+    offsets: dict[int, int] = {}
+    total = 0
+    for s, (_kind, shape, dtype) in enumerate(slot_info):
+        if s in kernel_written and s not in fresh_slots:
+            nbytes = max(1, int(np.prod(shape, dtype=np.int64))) * np.dtype(dtype).itemsize
+            offsets[s] = total
+            total += -(-nbytes // _ALIGN) * _ALIGN
+    sizes = np.array(layout.sizes or [0], dtype=np.int64)
+
+    def new_context():
+        ws = np.empty(max(total, _ALIGN), dtype=np.uint8)
+        S = [None] * n_slots
+        for s, off in offsets.items():
+            _kind, shape, dtype = slot_info[s]
+            n = int(np.prod(shape, dtype=np.int64))
+            S[s] = ws[off:off + n * np.dtype(dtype).itemsize].view(dtype).reshape(shape)
+        S[layout.sizes_slot] = sizes
+        S[layout.err_slot] = np.zeros(1, dtype=np.int64)
+        return S, ws
+
+    use_list = runtime_c.list_entry_ok()
+
+    def entry(fname, kernels):
+        if use_list:
+            f = getattr(lib, fname)
+            f.argtypes = [ctypes.py_object]
+            f.restype = None
+            return f
+        f = getattr(lib, f"{fname}_p")
+        f.argtypes = [ctypes.c_void_p]
+        f.restype = None
+        used = sorted({s for k in kernels for s in k.buffers} | {layout.sizes_slot,
+                                                                 layout.err_slot})
+        return _pointer_entry(f, used, n_slots)
+
+    entries = [entry(f"seg{i}", seg) for i, seg in enumerate(plan.segments)]
+    pool: list = []
+    ctx = dict(plan=plan, layout=layout, slot_vars=slot_vars, fresh_slots=fresh_slots,
+               entries=entries, pool=pool, new_context=new_context)
+    run = _driver(ctx, profile=False)
+    run.plan = plan
+
+    def profile(*args):
+        """Run once, timing every kernel and host step: [(description, seconds)]."""
+        if "kernel_entries" not in ctx:
+            ctx["kernel_entries"] = {k.name: entry(f"kern_{k.name}", [k])
+                                     for k in plan.kernels}
+            ctx["profiled"] = _driver(ctx, profile=True)
+        timings: list = []
+        ctx["profiled"].timings = timings
+        ctx["profiled"](*args)
+        return timings
+
+    run.profile = profile
+    return run
+
+
+def _driver(ctx, profile: bool):
+    """Generate the Python function that runs the plan (straight-line code)."""
+    plan, layout = ctx["plan"], ctx["layout"]
+    p = plan.program
+    slot_vars, fresh_slots = ctx["slot_vars"], ctx["fresh_slots"]
+    glob: dict = {"np": np, "_empty": np.empty, "_for_kernel": _for_kernel, "_own": _own,
+                  "_err": _raise_index, "_pool": ctx["pool"], "_new": ctx["new_context"]}
+    names: dict = {}
+
+    def name(v):
+        if isinstance(v, Literal):
+            key = f"k{len(glob)}"
+            glob[key] = v.val
+            return key
+        n = names.get(v)
+        if n is None:
+            n = names[v] = f"v{len(names)}"
+        return n
+
+    params = [name(v) for v in p.constvars] + [name(v) for v in p.invars]
+    lines = [f"def run({', '.join(params)}):",
+             "    try:", "        S, ws = _pool.pop()", "    except IndexError:",
+             "        S, ws = _new()"]
+    if profile:
+        import time
+
+        glob["_pc"] = time.perf_counter
+        lines.append("    _T = run.timings")
+    host_known = set(p.constvars) | set(p.invars)
+    filled = []
+    for v in list(p.constvars) + list(p.invars):  # inputs and constants that kernels read
+        s = layout.slots.get(v)
+        if s is not None:
+            lines.append(f"    S[{s}] = _for_kernel({name(v)}, {_dt(glob, v)})")
+            filled.append(s)
+    for s in sorted(fresh_slots):  # fresh output buffers written by kernels
+        v = slot_vars[s]
+        lines.append(f"    S[{s}] = {name(v)} = _empty({v.aval.shape!r}, {_dt(glob, v)})")
+        filled.append(s)
+        host_known.add(v)
+
+    def host_read(x):
+        if isinstance(x, Literal) or x in host_known:
+            return name(x)
+        return f"S[{layout.slots[x]}]"  # a workspace value written by an earlier kernel
+
+    def timed(line, desc):
+        if not profile:
+            lines.append(line)
+            return
+        lines.append("    _t0 = _pc()")
+        lines.append(line)
+        lines.append(f"    _T.append(({desc!r}, _pc() - _t0))")
+
+    for kind, what in plan.steps:
+        if kind == "seg":
+            if not profile:
+                glob[f"seg{what}"] = ctx["entries"][what]
+                lines.append(f"    seg{what}(S)")
+                continue
+            for k in plan.segments[what]:
+                glob[f"kern_{k.name}"] = ctx["kernel_entries"][k.name]
+                rows = layout.sizes[k.rows.arg] if k.rows is not None and k.rows.op == "size" \
+                    else (k.rows.arg if k.rows is not None else None)
+                timed(f"    kern_{k.name}(S)", f"kernel {k.name}: {k.eqns} eqns, rows={rows}")
+            continue
+        e = what
+        fn = f"f{len(glob)}"
+        glob[fn] = _impl(e)
+        args = [host_read(x) for x in e.inputs]
+        if e.prim.name in _USER_CODE or e.prim in effectful:
+            args = [f"np.array({a})" if a.startswith("S[") else a for a in args]
+        outs = [name(v) for v in e.outvars]
+        target = ", ".join(outs) + ("," if e.prim.multiple_results and len(outs) == 1 else "")
+        shapes = " ".join(x.aval.str_short() for x in e.inputs)
+        timed(f"    {target} = {fn}({', '.join(args)})", f"host {e.prim.name} {shapes}")
+        for v in e.outvars:
+            host_known.add(v)
+            s = layout.slots.get(v)
+            if s is not None:
+                lines.append(f"    S[{s}] = _for_kernel({name(v)}, {_dt(glob, v)})")
+                filled.append(s)
+    lines.append("    if S[1][0]:")
+    lines.append("        _err(S)")
+    results = []
+    fresh_vars = {slot_vars[s] for s in fresh_slots}
+    for v in p.outvars:
+        if isinstance(v, Literal) or v in p.invars or v in p.constvars or v in fresh_vars:
+            results.append(name(v))
+        elif v in host_known:
+            results.append(f"_own({name(v)}, ws)")
+        else:  # pragma: no cover - every output is materialized by the schedule
+            raise AssertionError(f"output {v} not materialized")
+    for s in sorted(set(filled)):
+        lines.append(f"    S[{s}] = None")
+    lines.append("    _pool.append((S, ws))")
+    lines.append(f"    return [{', '.join(results)}]")
+    source = "\n".join(lines)
+    exec(compile(source, "<reaxgrad.fused>", "exec"), glob)  # noqa: S102
+    run = glob["run"]
+    run.source = source
+    return run
+
+
+def _dt(glob, v):
+    key = f"dt_{v.aval.dtype.name}"
+    glob[key] = v.aval.dtype
+    return key
+
+
+def _raise_index(S):
+    S[1][0] = 0
+    raise FusedIndexError("index out of bounds in a gather or scatter of a fused kernel "
+                          "(jit backend 'fused')")
+
+
+def _pointer_entry(f, used, n_slots):
+    """Entry through an array of pointers (when the list layout check fails)."""
+    ptrs = (ctypes.c_void_p * n_slots)()
+
+    def call(S):
+        for s in used:
+            ptrs[s] = S[s].ctypes.data
+        f(ptrs)
+
+    return call
+
+
+register_executor("fused", compile_program)
