@@ -152,6 +152,7 @@ __all__ = [
     "qeq_charges",
     "acks2_charges",
     "run_reaxff",
+    "minimize_reaxff",
     "time_reaxff",
 ]
 
@@ -709,6 +710,74 @@ def run_reaxff(atoms, ffield, charge_method="qeq", *, total_charge=None, charges
         "lammps_version": version,
         "script": script,
     }
+
+
+# ---------------------------------------------------------------- minimizing
+
+
+def minimize_reaxff(atoms, ffield, *, min_style="fire", etol=0.0, ftol=1e-8, maxiter=10000,
+                    maxeval=100000, qeq_tolerance=1e-10, qeq_maxiter=1000, timestep=None,
+                    min_modify=None, control=None, lgvdw=None, padding=_PADDING) -> dict:
+    """LAMMPS's own energy minimization of ``atoms`` (positions only, fixed cell):
+    ``min_style`` (default ``fire``) and ``minimize etol ftol maxiter maxeval`` with
+    ``fix qeq/reaxff 1 swa swb qeq_tolerance reaxff`` solving the (neutral) charges at every
+    step. ``ftol`` is LAMMPS's: the 2-norm of the whole force vector, kcal/mol/Å (``min_modify
+    norm max`` changes that). ``timestep`` (fs) sets FIRE's initial step (LAMMPS default 1 fs).
+
+    Returns a dict (kcal/mol, Å, e): energy (pe after the minimization), energies {14 terms},
+    positions (ASE frame, each atom the periodic image nearest its input position), forces,
+    charges, steps (iterations taken), fnorm and fmax (LAMMPS's final 2-norm and largest
+    component), script. Charged systems and ACKS2 are not supported here."""
+    lammps = import_lammps()
+    ffield = potential_path(ffield)
+    header = read_ffield_header(ffield)
+    lgvdw = header["lgvdw"] if lgvdw is None else bool(lgvdw)
+    if abs(_total_charge(atoms, None)) > 1e-12:
+        raise ValueError("minimize_reaxff supports neutral systems only (fix qeq/reaxff)")
+    symbols = atoms.get_chemical_symbols()
+    n = len(symbols)
+    gp = header["general"]
+    control_arg, _, tmp_control = _control_settings(control)
+    pair_style = (f"pair_style reaxff {control_arg} checkqeq yes lgvdw {'yes' if lgvdw else 'no'}"
+                  " enobonds yes")
+    frame = to_lammps_frame(atoms, padding)
+    lines, elements = _setup_lines(frame, symbols, header, ffield, pair_style)
+    post = [f"fix qeq all qeq/reaxff 1 {_num(gp[11])} {_num(gp[12])} {_num(qeq_tolerance)} "
+            f"reaxff maxiter {int(qeq_maxiter)}",
+            "compute reax all pair reaxff",
+            "thermo_style custom step pe fnorm fmax", f"min_style {min_style}"]
+    if timestep is not None:
+        post.append(f"timestep {_num(timestep)}")
+    if min_modify:
+        post.append(f"min_modify {min_modify}")
+    post.append(f"minimize {_num(etol)} {_num(ftol)} {int(maxiter)} {int(maxeval)}")
+    script = "\n".join(lines + ["# create_atoms via the library interface"] + post)
+    lmp = _new_instance(lammps)
+    try:
+        lmp.commands_list(lines)
+        _create_atoms(lmp, frame, symbols, elements, np.zeros(n))
+        lmp.commands_list(post)
+        energy = float(lmp.get_thermo("pe"))
+        fnorm, fmax = float(lmp.get_thermo("fnorm")), float(lmp.get_thermo("fmax"))
+        steps = int(lmp.get_thermo("step"))
+        terms = np.array(lmp.numpy.extract_compute("reax", 0, 1), dtype=float)
+        x = frame.to_ase(_by_id(lmp, "x", n))
+        forces = frame.to_ase(_by_id(lmp, "f", n))
+        q = _by_id(lmp, "q", n)
+    except Exception as exc:
+        raise RuntimeError(f"LAMMPS failed: {exc}\n--- input ---\n{script}") from exc
+    finally:
+        lmp.close()
+        if tmp_control:
+            os.unlink(tmp_control)
+    start = np.asarray(atoms.positions, dtype=float)
+    if np.any(atoms.pbc):
+        from ase.geometry import find_mic
+
+        x = start + find_mic(x - start, atoms.cell, atoms.pbc)[0]
+    return {"energy": energy, "energies": dict(zip(ENERGY_TERMS, terms.tolist())),
+            "positions": x, "forces": forces, "charges": q, "steps": steps, "fnorm": fnorm,
+            "fmax": fmax, "script": script}
 
 
 # ---------------------------------------------------------------- timing
