@@ -353,14 +353,18 @@ class TrajectoryWriter:
         self._open = True
         self._frames = []
         self._file = self._traj = None
-        io = ioformats[self.format]
-        if self.format == "traj":
-            from ase.io.trajectory import Trajectory
-
-            self._traj = Trajectory(self._tmp, "w")
-        elif io.acceptsfd:
-            self._file = open(self._tmp, "wb" if io.isbinary else "w")  # noqa: SIM115
         self.count = 0
+        io = ioformats[self.format]
+        try:
+            if self.format == "traj":
+                from ase.io.trajectory import Trajectory
+
+                self._traj = Trajectory(self._tmp, "w")
+            elif io.acceptsfd:
+                self._file = open(self._tmp, "wb" if io.isbinary else "w")  # noqa: SIM115
+        except BaseException:
+            self.discard()
+            raise
 
     def write(self, atoms) -> None:
         from ase.io import write

@@ -233,3 +233,25 @@ def test_periodic_minimum_equals_lammps_fire(tmp_path, capsys, cho, lo, name):
     assert energy == pytest.approx(ref["energy"], abs=1e-4)
     shift = find_mic(positions - ref["positions"], stored.cell, stored.pbc)[0]
     assert np.linalg.norm(shift, axis=1).max() < 5e-3
+
+
+def test_ctrl_c_exits_130_and_leaves_no_file(tmp_path, cho):
+    import signal
+    import time
+
+    write(tmp_path / "in.xyz", molecule("CH3CH2OH"))
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reaxgrad.cli", "minimize", "in.xyz", "--ffield", cho, "-o",
+         "out/min.extxyz", "--trajectory", "out/t.extxyz", "--fmax", "1e-12", "--steps",
+         "1000000", "--optimizer", "fire", "--no-progress"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not (out.exists() and any(out.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.2)  # until the trajectory's temporary file exists: the run is under way
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and stdout == ""
+    assert stderr == "reaxgrad minimize: interrupted\n"
+    assert files(out) == []  # neither the output nor a partial trajectory
