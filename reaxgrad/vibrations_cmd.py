@@ -3,50 +3,12 @@ Hessian (optionally after relaxing the positions), as a table or a JSON file."""
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 PROG = "reaxgrad vibrations"
-
-
-class _InputError(Exception):
-    """A bad input: printed as `reaxgrad vibrations: error: <message>`, exit status 2."""
-
-
-def _read(path: str, index: int):
-    try:
-        from reaxgrad.inputs import read_structure
-    except ImportError:
-        from reaxgrad.energy_cmd import read_structure
-    if not Path(path).exists():
-        raise _InputError(f"{path}: no such file")
-    try:
-        return read_structure(path, index)
-    except SystemExit as exc:  # the reader's own one-line messages name the file
-        message = str(exc.code)
-        for prefix in ("reaxgrad energy: ", "error: "):
-            message = message.removeprefix(prefix)
-        raise _InputError(message) from None
-    except ValueError as exc:
-        message = str(exc).rstrip().rstrip(":")
-        raise _InputError(message + (f" (structure --index {index})" if index else "")) \
-            from None
-
-
-def _check_atoms(atoms, path: str) -> None:
-    if len(atoms) == 0:
-        raise _InputError(f"{path}: the structure has no atoms")
-    bad = np.flatnonzero(~np.isfinite(atoms.positions).all(axis=1))
-    if len(bad):
-        k = int(bad[0])
-        raise _InputError(f"{path}: atom {k} ({atoms[k].symbol}) has non-finite coordinates "
-                          f"{atoms.positions[k].tolist()}")
-    if not np.isfinite(atoms.cell.array).all():
-        raise _InputError(f"{path}: the cell has non-finite entries")
 
 
 def _relax(atoms, fmax: float, max_steps: int):
@@ -65,42 +27,27 @@ def _relax(atoms, fmax: float, max_steps: int):
     return result
 
 
-def _write_json(path: str, data: dict) -> None:
-    """Write atomically: a temporary file beside the target, then os.replace."""
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1)
-            handle.write("\n")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would be unlike any other output
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _run(args) -> int:
+    from reaxgrad.inputs import InputError, check_elements, load_model, read_structure
     from reaxgrad.md.calculator import ReaxFFCalculator
     from reaxgrad.md.vibrations import vibrations
 
     if args.fmax <= 0 or not np.isfinite(args.fmax):
-        raise _InputError(f"--fmax must be a positive number, got {args.fmax}")
+        raise InputError(f"must be a positive number, got {args.fmax}", field="--fmax")
     if args.max_steps < 0:
-        raise _InputError(f"--max-steps must be >= 0, got {args.max_steps}")
+        raise InputError(f"must be >= 0, got {args.max_steps}", field="--max-steps")
     if args.output is not None:
         out_dir = Path(args.output).parent
         if str(out_dir) and not out_dir.is_dir():
-            raise _InputError(f"--output {args.output}: no such directory {out_dir}")
-    atoms = _read(args.structure, args.index)
-    _check_atoms(atoms, args.structure)
+            raise InputError(f"no such directory {out_dir}", path=args.output,
+                             field="--output")
+    atoms = read_structure(args.structure, args.index)
+    model = load_model(args.ffield, charge_method=args.charge_method,
+                       convention=args.convention)
+    check_elements(model, atoms, args.structure)
     method = None if args.charge_method == "none" else args.charge_method
-    calc = ReaxFFCalculator(args.ffield, charge_method=method, convention=args.convention,
+    calc = ReaxFFCalculator(model.ff, charge_method=method, convention=args.convention,
                             charge=args.charge)
-    calc.model.types_of(atoms.get_chemical_symbols(), source=args.structure)
     atoms.calc = calc
     relaxed = None
     if args.relax:
@@ -136,18 +83,19 @@ def _run(args) -> int:
         )
         data["units"].update(positions="A", cell="A", max_force="eV/A", energy="eV",
                              total_charge="e")
-        _write_json(args.output, data)
+        from reaxgrad.inputs import atomic_output
+
+        with atomic_output(args.output) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1)
+            handle.write("\n")
         print(f"wrote {args.output}")
     return 0
 
 
 def run_vibrations(args) -> int:
-    try:
-        return _run(args)
-    except (_InputError, ValueError, OSError) as exc:
-        message = " ".join(str(exc).split())  # one line, whatever the source wrote
-        print(f"{PROG}: error: {message}", file=sys.stderr)
-        return 2
+    from reaxgrad.inputs import run_command
+
+    return run_command("vibrations", _run, args)
 
 
 def add_parser(sub):

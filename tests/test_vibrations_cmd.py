@@ -115,7 +115,7 @@ def test_errors_name_the_problem(tmp_path, capsys, cho):
     nan.write_text("3\n\nO 0 0 0\nH 0.96 0 0\nH nan 0.9 0\n")
     assert read(nan).positions.shape == (3, 3)
     message = _error(["vibrations", str(nan), "--ffield", cho, "--output", str(out)], capsys)
-    assert "nan.xyz: atom 2 (H) has non-finite coordinates" in message
+    assert "nan.xyz line 5: position: atom 2 (H) has a non-finite position" in message
     bad_ff = tmp_path / "ffield.bad"
     bad_ff.write_text("header\n39 ! general\nnot-a-number ! p1\n")
     assert "ffield.bad" in _error(["vibrations", str(water), "--ffield", str(bad_ff)], capsys)
