@@ -395,6 +395,10 @@ class _Lowering:
     def emit(self, x, idx) -> Node:
         if isinstance(x, Literal):
             v = x.val.item() if hasattr(x.val, "item") else x.val
+            if x.aval.dtype.kind in "iu" and v > SMALL_DIM:
+                # large integers (sizes, strides) are runtime values, as sizes are
+                n = self.layout.dim(v)
+                return n if x.aval.dtype == I64 else Node("cast", (n,), x.aval.dtype)
             return const(v, x.aval.dtype)
         loc = self.local_of.get(x)
         if loc is not None:
@@ -457,12 +461,20 @@ class _Lowering:
                 return val
             return Node("where", (valid, val, const(0, val.dtype)), val.dtype)
         if name == "concatenate":
+            # every part is read at an in-bounds index (clamped where it is not selected)
             dim = p["dimension"]
             parts, start = [], 0
             for xi in e.inputs:
                 n = xi.aval.shape[dim]
                 sub = list(idx)
-                sub[dim] = iadd(idx[dim], const(-start)) if start else idx[dim]
+                if start == 0:
+                    ok = icmp("ilt", idx[dim], self.layout.dim(n))
+                    sub[dim] = Node("where", (ok, idx[dim], const(0)), I64)
+                else:
+                    shifted = iadd(idx[dim], const(-start))
+                    ok = iand(icmp("ige", shifted, const(0)),
+                              icmp("ilt", shifted, self.layout.dim(n)))
+                    sub[dim] = Node("where", (ok, shifted, const(0)), I64)
                 parts.append((start + n, self.emit(xi, tuple(sub))))
                 start += n
             out = parts[-1][1]
@@ -499,6 +511,8 @@ class _Lowering:
             return self.lower_reduce(e)
         if name == "scatter_add":
             return self.lower_scatter(e)
+        if name == "dot_general":
+            return self.lower_dot(e)
         out = e.outvars[0]
         shape = out.aval.shape
         self.in_body = bool(shape)
@@ -544,6 +558,61 @@ class _Lowering:
         loc = self.new_local(out.aval.dtype, out.aval.shape[1:])
         self.k.body.append(Reduce(loc, val, n_in, out_idx, op))
         self.local_of[out] = loc
+        if out in self.group.store:
+            self.store_local(out, loc)
+
+    def lower_dot(self, e):
+        """dot_general as a sum of products: within each row ("rows", "batch": a Reduce
+        statement) or over the rows ("over": an accumulation ending the kernel)."""
+        from ..prims.elementwise import mul_p
+        from .schedule import dot_kind
+
+        x, y = e.inputs
+        out = e.outvars[0]
+        (lc, rc), (lb, rb) = e.params["dimension_numbers"]
+        kind = dot_kind(e)
+        xs, ys = x.aval.shape, y.aval.shape
+        lf = [d for d in range(len(xs)) if d not in lc and d not in lb]
+        rf = [d for d in range(len(ys)) if d not in rc and d not in rb]
+        self.in_body = True
+        if kind == "over":
+            pairs = [(a, b) for a, b in zip(lc, rc) if a != 0]
+            cshape = [xs[a] for a, _ in pairs]
+            csz = _size(cshape)
+            n = out.aval.size * csz
+            o, c = idiv(J, const(csz)), imod(J, const(csz))
+            oi = self.unravel(o, out.aval.shape)
+            ci = self.unravel(c, cshape)
+            lidx = [K if d == 0 else (oi[lf.index(d)] if d in lf else
+                                      ci[[a for a, _ in pairs].index(d)]) for d in range(len(xs))]
+            ridx = [K if d == 0 else (oi[len(lf) + rf.index(d)] if d in rf else
+                                      ci[[b for _, b in pairs].index(d)]) for d in range(len(ys))]
+            expr = Node("prim", (self.emit(x, tuple(lidx)), self.emit(y, tuple(ridx))),
+                        out.aval.dtype, (mul_p, {}))
+            acc = Local(f"acc{len(self.k.reductions)}", out.aval.dtype, out.aval.size)
+            red = RowReduction(acc, "sum", out.aval.size, self.buffer(out, "out"), None)
+            self.k.reductions.append(red)
+            self.k.body.append(Accum(red, expr, n, o))
+            self.k.cost += 2 * n
+            return
+        cshape = [xs[d] for d in lc]
+        csz = _size(cshape)
+        inner = out.aval.shape[1:]
+        n = _size(inner) * csz
+        o, c = idiv(J, const(csz)), imod(J, const(csz))
+        oi = (K,) + self.unravel(o, inner)
+        ci = self.unravel(c, cshape)
+        nb = len(lb)
+        lidx = [oi[lb.index(d)] if d in lb else (oi[nb + lf.index(d)] if d in lf else
+                                                 ci[lc.index(d)]) for d in range(len(xs))]
+        ridx = [oi[rb.index(d)] if d in rb else (oi[nb + len(lf) + rf.index(d)] if d in rf else
+                                                 ci[rc.index(d)]) for d in range(len(ys))]
+        expr = Node("prim", (self.emit(x, tuple(lidx)), self.emit(y, tuple(ridx))),
+                    out.aval.dtype, (mul_p, {}))
+        loc = self.new_local(out.aval.dtype, inner)
+        self.k.body.append(Reduce(loc, expr, n if n > 1 or inner else None, o, "sum"))
+        self.local_of[out] = loc
+        self.k.cost += 2 * n
         if out in self.group.store:
             self.store_local(out, loc)
 

@@ -19,7 +19,7 @@ CTYPES = {
     np.dtype(np.float32): "float",
     np.dtype(np.int64): "int64_t",
     np.dtype(np.int32): "int32_t",
-    np.dtype(np.bool_): "bool",
+    np.dtype(np.bool_): "uint8_t",  # not _Bool: GCC does not vectorize selects on _Bool loads
 }
 _MATH = ("expm1", "exp", "log1p", "log", "sinh", "cosh", "tanh", "asin", "acos", "atan2", "atan",
          "sin", "cos", "tan", "sqrt", "fabs", "floor", "ceil", "rint", "pow")
@@ -37,6 +37,73 @@ PRELUDE = r"""#include <math.h>
 typedef struct { intptr_t refcnt; void *type; intptr_t size; void **item; } rg_list;
 typedef struct { intptr_t refcnt; void *type; char *data; } rg_array;
 #define RG_DATA(S, i) ((void *) ((rg_array *) ((rg_list *) (S))->item[i])->data)
+
+#ifdef RG_MVEC  /* glibc's vector math library: SIMD loops call its vector variants */
+#pragma omp declare simd notinbranch
+double exp(double);
+#pragma omp declare simd notinbranch
+double log(double);
+#pragma omp declare simd notinbranch
+double sin(double);
+#pragma omp declare simd notinbranch
+double cos(double);
+#pragma omp declare simd notinbranch
+double pow(double, double);
+#pragma omp declare simd notinbranch
+float expf(float);
+#pragma omp declare simd notinbranch
+float logf(float);
+#pragma omp declare simd notinbranch
+float sinf(float);
+#pragma omp declare simd notinbranch
+float cosf(float);
+#pragma omp declare simd notinbranch
+float powf(float, float);
+#if RG_MVEC >= 2
+#pragma omp declare simd notinbranch
+double expm1(double);
+#pragma omp declare simd notinbranch
+double log1p(double);
+#pragma omp declare simd notinbranch
+double tan(double);
+#pragma omp declare simd notinbranch
+double asin(double);
+#pragma omp declare simd notinbranch
+double acos(double);
+#pragma omp declare simd notinbranch
+double atan(double);
+#pragma omp declare simd notinbranch
+double sinh(double);
+#pragma omp declare simd notinbranch
+double cosh(double);
+#pragma omp declare simd notinbranch
+double tanh(double);
+#pragma omp declare simd notinbranch
+double atan2(double, double);
+#pragma omp declare simd notinbranch
+float expm1f(float);
+#pragma omp declare simd notinbranch
+float log1pf(float);
+#pragma omp declare simd notinbranch
+float tanf(float);
+#pragma omp declare simd notinbranch
+float asinf(float);
+#pragma omp declare simd notinbranch
+float acosf(float);
+#pragma omp declare simd notinbranch
+float atanf(float);
+#pragma omp declare simd notinbranch
+float sinhf(float);
+#pragma omp declare simd notinbranch
+float coshf(float);
+#pragma omp declare simd notinbranch
+float tanhf(float);
+#pragma omp declare simd notinbranch
+float atan2f(float, float);
+#endif
+#endif
+
+typedef union { double d; float f; int64_t i; int32_t i32; uint8_t b; } rg_u;
 
 static int rg_par = 1;      /* 0 after fork in a child process: run serially */
 static int rg_threads = 0;  /* 0: the OpenMP default */
@@ -92,6 +159,9 @@ class ExprRenderer:
     def __init__(self, fn_prefix: str = "static inline"):
         self.helpers: dict[str, str] = {}
         self.fn_prefix = fn_prefix
+        self.j = "j"  # how the statement's inner index is written (a constant when unrolled)
+        self.local_ref = None  # (Local, index or None) -> C lvalue, for row values
+        self.wrap_names: dict = {}  # id(wrap node) -> name of its hoisted value
 
     def helper(self, name: str, code: str) -> str:
         self.helpers.setdefault(name, code)
@@ -101,12 +171,17 @@ class ExprRenderer:
         op = n.op
         if op == "const":
             return literal(n.arg, n.dtype)
-        if op in ("k", "j", "r"):
+        if op == "j":
+            return self.j
+        if op in ("k", "r"):
             return op
         if op == "size":
             return f"Z[{n.arg}]"
         if op == "read":
-            return n.arg.name if not n.args else f"{n.arg.name}[{self(n.args[0])}]"
+            idx = self(n.args[0]) if n.args else None
+            if self.local_ref is not None:
+                return self.local_ref(n.arg, idx)
+            return n.arg.name if idx is None else f"{n.arg.name}[{idx}]"
         if op == "load":
             return f"b{n.arg.slot}[{self(n.args[0])}]"
         if op == "prim":
@@ -120,6 +195,9 @@ class ExprRenderer:
                 return f"({x} != 0)"
             return f"(({ctype(n.dtype)}) {x})"
         if op == "wrap":
+            name = self.wrap_names.get(id(n))
+            if name is not None:
+                return name
             return f"rg_wrap({self(n.args[0])}, {self(n.args[1])}, err)"
         a, b = (self(x) for x in n.args)
         sym = {"iadd": "+", "imul": "*", "idiv": "/", "imod": "%", "ilt": "<", "ige": ">=",
@@ -210,77 +288,312 @@ def combine(er: ExprRenderer, op: str, dtype, a: str, b: str) -> str:
 
 
 def render_stmt(er: ExprRenderer, s, out: list, ind: str):
-    """Append the C lines of one statement."""
+    """Append the C lines of one prologue statement (scalar code, run once per call)."""
     if isinstance(s, Assign):
-        loc, t = s.local, ctype(s.local.dtype)
-        if loc.size is None:
-            out.append(f"{ind}const {t} {loc.name} = {er(s.expr)};")
-        else:
-            out.append(f"{ind}{t} {loc.name}[{loc.size}];")
-            out.append(f"{ind}for (int64_t j = 0; j < {loc.size}; j++) "
-                       f"{loc.name}[j] = {er(s.expr)};")
-    elif isinstance(s, Reduce):
-        loc, t = s.local, ctype(s.local.dtype)
-        init = reduce_init(s.op, loc.dtype)
-        target = loc.name if loc.size is None else f"{loc.name}[{er(s.out)}]"
-        step = combine(er, s.op, loc.dtype, target, er(s.expr))
-        if loc.size is None:
-            out.append(f"{ind}{t} {loc.name} = {init};")
-        else:
-            out.append(f"{ind}{t} {loc.name}[{loc.size}];")
-            out.append(f"{ind}for (int64_t j = 0; j < {loc.size}; j++) {loc.name}[j] = {init};")
-        if s.n is None:
-            out.append(f"{ind}{{ const int64_t j = 0; (void) j; {target} = {step}; }}")
-        else:
-            out.append(f"{ind}for (int64_t j = 0; j < {s.n}; j++) {target} = {step};")
+        assert s.local.size is None, "prologue values are scalars"
+        out.append(f"{ind}const {ctype(s.local.dtype)} {s.local.name} = {er(s.expr)};")
     elif isinstance(s, Store):
-        line = f"b{s.buf.slot}[{er(s.offset)}] = {er(s.expr)};"
-        if s.n is None:
-            out.append(f"{ind}{line}")
-        else:
-            out.append(f"{ind}for (int64_t j = 0; j < {s.n}; j++) {line}")
-    elif isinstance(s, Accum):
-        red = s.red
-        target = f"{red.acc.name}[{er(s.out)}]"
-        step = combine(er, red.op, red.acc.dtype, target, er(s.expr))
-        if s.n is None:
-            out.append(f"{ind}{{ const int64_t j = 0; (void) j; {target} = {step}; }}")
-        else:
-            out.append(f"{ind}for (int64_t j = 0; j < {s.n}; j++) {target} = {step};")
-    else:  # pragma: no cover - the description has no other statement
+        assert s.n is None
+        out.append(f"{ind}b{s.buf.slot}[{er(s.offset)}] = {er(s.expr)};")
+    else:  # pragma: no cover - the prologue holds only these
         raise TypeError(type(s).__name__)
 
 
+# ---- rows: blocks of BLOCK rows, one SIMD loop per statement ------------------------------------
+
+BLOCK = 64  # rows per block: every row value lives in a BLOCK-long array (L1-resident)
+UNROLL = 8  # trailing sizes up to this are unrolled (SIMD over rows); larger ones SIMD over j
+
+
+def _reads(node, acc):
+    if node.op == "read" and node.args is not None:
+        acc.append(node.arg)
+    for a in node.args:
+        _reads(a, acc)
+    return acc
+
+
+def _wraps(node, acc, seen):
+    for a in node.args:
+        _wraps(a, acc, seen)
+    if node.op == "wrap" and id(node) not in seen:
+        seen.add(id(node))
+        acc.append(node)
+    return acc
+
+
+def _wraps_in(exprs) -> bool:
+    def walk(n):
+        return n.op == "wrap" or any(walk(a) for a in n.args)
+
+    return any(walk(e) for e in exprs)
+
+
+def _stmt_exprs(s):
+    if isinstance(s, Store):
+        return [s.offset, s.expr]
+    if isinstance(s, (Reduce, Accum)):
+        return [s.expr, s.out]
+    return [s.expr]
+
+
+class _RowLayout:
+    """Block arrays for the row values of a kernel body, at offsets in a per-thread workspace
+    `W`; an array is reused once the value it holds is dead."""
+
+    def __init__(self, body, keep=lambda loc: True):
+        self.where: dict = {}  # Local -> (array name, kind, size)
+        self.arrays: dict = {}  # name -> (ctype, offset in bytes)
+        self.nbytes = 0
+        last: dict = {}
+        for i, s in enumerate(body):
+            for e in _stmt_exprs(s):
+                for loc in _reads(e, []):
+                    last[loc] = i
+        free: dict = {}
+        for i, s in enumerate(body):
+            if isinstance(s, (Assign, Reduce)) and keep(s.local):
+                loc = s.local
+                size = loc.size or 1
+                kind = "s" if loc.size is None else ("soa" if size <= UNROLL else "aos")
+                key = (ctype(loc.dtype), kind, size)
+                pool = free.get(key)
+                if pool:
+                    name = pool.pop()
+                else:
+                    name = f"r{len(self.arrays)}"
+                    self.arrays[name] = (key[0], self.nbytes)
+                    nbytes = BLOCK * size * np.dtype(loc.dtype).itemsize
+                    self.nbytes += -(-nbytes // 64) * 64
+                self.where[loc] = (name, kind, size)
+            for e in _stmt_exprs(s):
+                for loc in dict.fromkeys(_reads(e, [])):  # first-read order: deterministic
+                    if last.get(loc) == i and loc in self.where:
+                        name, kind, size = self.where[loc]
+                        free.setdefault((ctype(loc.dtype), kind, size), []).append(name)
+                        last.pop(loc)
+
+    def alloc(self, nbytes: int) -> int:
+        off = self.nbytes
+        self.nbytes += -(-nbytes // 64) * 64
+        return off
+
+    def ref(self, loc, idx: str | None) -> str:
+        name, kind, size = self.where[loc]
+        if kind == "s":
+            return f"{name}[kk]"
+        if kind == "soa":
+            return f"{name}[({idx}) * {BLOCK} + kk]"
+        return f"{name}[kk * {size} + ({idx})]"
+
+
+def _hoist_wraps(er, exprs, lines, ind, tag):
+    """Hoisted index wraps: non-negative, bounds-checked (errors OR-ed into `bad`), clamped."""
+    wraps = []
+    seen: set = set()
+    for e in exprs:
+        _wraps(e, wraps, seen)
+    for n, w in enumerate(wraps):
+        name = f"w{tag}_{n}"
+        raw, bound = er(w.args[0]), er(w.args[1])
+        lines.append(f"{ind}const int64_t {name}r = {raw};")
+        lines.append(f"{ind}const int64_t {name}a = {name}r < 0 ? {name}r + {bound} : {name}r;")
+        lines.append(f"{ind}const int {name}ok = (uint64_t) {name}a < (uint64_t) {bound};")
+        lines.append(f"{ind}bad |= !{name}ok;")
+        lines.append(f"{ind}const int64_t {name} = {name}ok ? {name}a : 0;")
+        er.wrap_names[id(w)] = name
+
+
+def _row_stmt(er: ExprRenderer, lay: _RowLayout, s, lines: list, ind: str, sid: int):
+    """One body statement as a loop over the rows of the block."""
+    size = {Assign: lambda: s.local.size, Reduce: lambda: s.n, Store: lambda: s.n,
+            Accum: lambda: s.n}[type(s)]()
+    er.wrap_names = {}
+    bad = " reduction(|:bad)" if _wraps_in(_stmt_exprs(s)) else ""
+    if isinstance(s, Accum):
+        red = s.red
+        acc, t = red.acc.name, ctype(red.acc.dtype)
+        if red.op == "sum" and red.size == 1 and (size is None or size <= UNROLL):
+            lines.append(f"{ind}{{ {t} s = 0;")
+            lines.append(f"{ind}#pragma omp simd reduction(+:s){bad}")
+            lines.append(f"{ind}for (int64_t kk = 0; kk < nb; kk++) {{")
+            lines.append(f"{ind}    const int64_t k = kb + kk;")
+            for j in range(size or 1):
+                er.j = str(j)
+                _hoist_wraps(er, [s.expr], lines, ind + "    ", f"{sid}_{j}")
+                lines.append(f"{ind}    s += {er(s.expr)};")
+            lines.append(f"{ind}}}")
+            lines.append(f"{ind}{acc}[0] = {acc}[0] + s; }}")
+            er.j = "j"
+            return
+        lines.append(f"{ind}for (int64_t kk = 0; kk < nb; kk++) {{")
+        lines.append(f"{ind}    const int64_t k = kb + kk;")
+        lines.append(f"{ind}    for (int64_t j = 0; j < {size or 1}; j++) {{")
+        _hoist_wraps(er, [s.expr, s.out], lines, ind + "        ", f"{sid}")
+        target = f"{acc}[{er(s.out)}]"
+        step = combine(er, red.op, red.acc.dtype, target, er(s.expr))
+        lines.append(f"{ind}        {target} = {step};")
+        lines.append(f"{ind}    }}")
+        lines.append(f"{ind}}}")
+        return
+    if isinstance(s, Reduce):
+        loc, t = s.local, ctype(s.local.dtype)
+        init = reduce_init(s.op, loc.dtype)
+        if loc.size is None:  # a scalar per row
+            out = lay.ref(loc, None)
+            simple = s.op == "sum"
+            if size is not None and size > UNROLL:
+                lines.append(f"{ind}for (int64_t kk = 0; kk < nb; kk++) {{")
+                lines.append(f"{ind}    const int64_t k = kb + kk; {t} a = {init};")
+                red = "reduction(+:a) " if simple else ""
+                lines.append(f"{ind}    #pragma omp simd {red}{bad}")
+                lines.append(f"{ind}    for (int64_t j = 0; j < {size}; j++) {{")
+                _hoist_wraps(er, [s.expr], lines, ind + "        ", f"{sid}")
+                lines.append(f"{ind}        a = {combine(er, s.op, loc.dtype, 'a', er(s.expr))};")
+                lines.append(f"{ind}    }}")
+                lines.append(f"{ind}    {out} = a;")
+                lines.append(f"{ind}}}")
+                return
+            lines.append(f"{ind}#pragma omp simd{bad}")
+            lines.append(f"{ind}for (int64_t kk = 0; kk < nb; kk++) {{")
+            lines.append(f"{ind}    const int64_t k = kb + kk; {t} a = {init};")
+            for j in range(size or 1):
+                er.j = str(j)
+                _hoist_wraps(er, [s.expr], lines, ind + "    ", f"{sid}_{j}")
+                lines.append(f"{ind}    a = {combine(er, s.op, loc.dtype, 'a', er(s.expr))};")
+            er.j = "j"
+            lines.append(f"{ind}    {out} = a;")
+            lines.append(f"{ind}}}")
+            return
+        # an array per row (some trailing axes kept)
+        lines.append(f"{ind}for (int64_t kk = 0; kk < nb; kk++) {{")
+        lines.append(f"{ind}    const int64_t k = kb + kk;")
+        lines.append(f"{ind}    for (int64_t o = 0; o < {loc.size}; o++) "
+                     f"{lay.ref(loc, 'o')} = {init};")
+        lines.append(f"{ind}    for (int64_t j = 0; j < {size}; j++) {{")
+        _hoist_wraps(er, [s.expr, s.out], lines, ind + "        ", f"{sid}")
+        target = lay.ref(loc, er(s.out))
+        lines.append(f"{ind}        {target} = {combine(er, s.op, loc.dtype, target, er(s.expr))};")
+        lines.append(f"{ind}    }}")
+        lines.append(f"{ind}}}")
+        return
+    # Assign or Store
+    if isinstance(s, Assign):
+        def target():
+            return lay.ref(s.local, er.j)
+        exprs = [s.expr]
+    else:
+        def target():
+            return f"b{s.buf.slot}[{er(s.offset)}]"
+        exprs = [s.offset, s.expr]
+    if size is None or size <= UNROLL:
+        lines.append(f"{ind}#pragma omp simd{bad}")
+        lines.append(f"{ind}for (int64_t kk = 0; kk < nb; kk++) {{")
+        lines.append(f"{ind}    const int64_t k = kb + kk;")
+        for j in range(size or 1):
+            er.j = str(j)
+            _hoist_wraps(er, exprs, lines, ind + "    ", f"{sid}_{j}")
+            lines.append(f"{ind}    {target()} = {er(s.expr)};")
+        er.j = "j"
+        lines.append(f"{ind}}}")
+        return
+    lines.append(f"{ind}for (int64_t kk = 0; kk < nb; kk++) {{")
+    lines.append(f"{ind}    const int64_t k = kb + kk;")
+    lines.append(f"{ind}    #pragma omp simd{bad}")
+    lines.append(f"{ind}    for (int64_t j = 0; j < {size}; j++) {{")
+    _hoist_wraps(er, exprs, lines, ind + "        ", f"{sid}")
+    lines.append(f"{ind}        {target()} = {er(s.expr)};")
+    lines.append(f"{ind}    }}")
+    lines.append(f"{ind}}}")
+
+
+PART = 8  # statements per loop group
+
+_U_FIELD = {"double": "d", "float": "f", "int64_t": "i", "int32_t": "i32", "uint8_t": "b"}
+
+
+def _names(exprs):
+    """Buffers (slots), locals, and accumulators an expression list refers to."""
+    bufs, locs = set(), set()
+
+    def walk(n):
+        if n.op == "load":
+            bufs.add(n.arg.slot)
+        elif n.op == "read":
+            locs.add(n.arg)
+        for a in n.args:
+            walk(a)
+
+    for e in exprs:
+        walk(e)
+    return bufs, locs
+
+
 def render_kernel(k: Kernel, er: ExprRenderer) -> str:
-    lines = [f"static void {k.name}(void **restrict B, const int64_t *restrict Z, "
-             f"int64_t *restrict err) {{", "    (void) Z; (void) err;"]
+    """The kernel function, preceded by its part functions (the row body, PART statements
+    each, called per block of rows)."""
+    er.local_ref = None
+    er.wrap_names = {}
+    head = [f"static void {k.name}(void **restrict B, const int64_t *restrict Z, "
+            f"int64_t *restrict err) {{", "    (void) Z; (void) err;"]
+    lines = []
     for slot in sorted(k.buffers):
         b = k.buffers[slot]
         const = "const " if b.role == "in" else ""
         lines.append(f"    {const}{ctype(b.dtype)} *restrict b{slot} = "
                      f"({const}{ctype(b.dtype)} *) B[{slot}];")
+        lines.append(f"    (void) b{slot};")
     for s in k.prologue:
         render_stmt(er, s, lines, "    ")
+    parts_src = []
     if k.rows is not None and (k.body or k.reductions):
+        groups = _loop_groups(k.body)
+        group_of = {i: g for g, idxs in enumerate(groups) for i in idxs}
+        crossing = set()
+        for i, st in enumerate(k.body):
+            for loc in _names(_stmt_exprs(st))[1]:
+                d = _defined_at(k.body, loc)
+                if d is not None and group_of[d] != group_of[i]:
+                    crossing.add(loc)
+        lay = _RowLayout(k.body, keep=crossing.__contains__)
+        acc_off = {red.acc.name: lay.alloc(red.size * np.dtype(red.acc.dtype).itemsize)
+                   for red in k.reductions}
+        uniform = [s.local for s in k.prologue if isinstance(s, Assign)]
+        u_index = {loc: i for i, loc in enumerate(uniform)}
+        lines.append(f"    rg_u U[{max(1, len(uniform))}];")
+        for loc, i in u_index.items():
+            lines.append(f"    U[{i}].{_U_FIELD[ctype(loc.dtype)]} = {loc.name};")
+        # part functions
+        calls = []
+        for g, idxs in enumerate(groups):
+            pname = f"{k.name}_p{g}"
+            calls.append(pname)
+            parts_src.append(_render_part(er, k, lay, idxs, pname, u_index, acc_off, crossing))
+        er.local_ref = None
+        er.wrap_names = {}
         n = er(k.rows)
+        cost = max(1, k.cost)
         lines.append(f"    const int64_t n = {n};")
         lines.append(f"    const int64_t nchunks = (n + {CHUNK - 1}) / {CHUNK};")
-        cost = max(1, k.cost)
         lines.append(f"    #pragma omp parallel for schedule(static) num_threads(rg_nthreads()) "
                      f"if (rg_par && nchunks > 1 && n * {cost} >= {PAR_WORK})")
         lines.append("    for (int64_t c = 0; c < nchunks; c++) {")
+        lines.append(f"        char W[{max(64, lay.nbytes)}] __attribute__((aligned(64)));")
+        lines.append("        int64_t bad = 0;")
         for red in k.reductions:
             t = ctype(red.acc.dtype)
             init = reduce_init(red.op, red.acc.dtype)
-            lines.append(f"        {t} {red.acc.name}[{red.size}];")
+            lines.append(f"        {t} *{red.acc.name} = ({t} *) (W + {acc_off[red.acc.name]});")
             lines.append(f"        for (int64_t o = 0; o < {red.size}; o++) "
                          f"{red.acc.name}[o] = {init};")
         lines.append(f"        const int64_t kend = (c + 1) * {CHUNK} < n ? "
                      f"(c + 1) * {CHUNK} : n;")
-        lines.append(f"        for (int64_t k = c * {CHUNK}; k < kend; k++) {{")
-        for s in k.body:
-            render_stmt(er, s, lines, "            ")
+        lines.append(f"        for (int64_t kb = c * {CHUNK}; kb < kend; kb += {BLOCK}) {{")
+        lines.append(f"            const int64_t nb = kend - kb < {BLOCK} ? kend - kb : {BLOCK};")
+        for pname in calls:
+            lines.append(f"            {pname}(B, Z, U, W, kb, nb, &bad);")
         lines.append("        }")
+        lines.append("        if (bad) *err = 1;")
         for red in k.reductions:
             lines.append(f"        for (int64_t o = 0; o < {red.size}; o++) "
                          f"b{red.partial.slot}[c * {red.size} + o] = {red.acc.name}[o];")
@@ -298,7 +611,167 @@ def render_kernel(k: Kernel, er: ExprRenderer) -> str:
         for sc in k.scatters:
             lines += render_scatter(er, sc)
     lines.append("}")
+    return "\n".join(parts_src + ["\n".join(head + lines)])
+
+
+def _defined_at(body, loc):
+    for i, s in enumerate(body):
+        if isinstance(s, (Assign, Reduce)) and s.local is loc:
+            return i
+    return None
+
+
+def _simple(s) -> bool:
+    """Can this statement share a SIMD loop over the block's rows with others?"""
+    if isinstance(s, Assign):
+        return s.local.size is None or s.local.size <= UNROLL
+    if isinstance(s, Store):
+        return s.n is None or s.n <= UNROLL
+    if isinstance(s, Reduce):
+        return (s.local.size or 1) <= UNROLL and (s.n or 1) <= 4 * UNROLL
+    if isinstance(s, Accum):
+        return s.red.op == "sum" and s.red.size == 1 and (s.n is None or s.n <= UNROLL)
+    return False
+
+
+def _loop_groups(body) -> list[list[int]]:
+    """Consecutive simple statements (at most PART) share one loop; others loop alone."""
+    groups, cur = [], []
+    for i, s in enumerate(body):
+        if _simple(s) and len(cur) < PART:
+            cur.append(i)
+            continue
+        if cur:
+            groups.append(cur)
+            cur = []
+        if _simple(s):
+            cur.append(i)
+        else:
+            groups.append([i])
+    if cur:
+        groups.append(cur)
+    return groups
+
+
+def _render_part(er, k, lay, idxs, pname, u_index, acc_off, crossing) -> str:
+    stmts = [k.body[i] for i in idxs]
+    exprs = [e for s in stmts for e in _stmt_exprs(s)]
+    bufs, locs = _names(exprs)
+    bufs |= {s.buf.slot for s in stmts if isinstance(s, Store)}
+    defined = [s.local for s in stmts if isinstance(s, (Assign, Reduce))]
+    arrays = {lay.where[loc][0] for loc in set(defined) | locs if loc in lay.where}
+    accs = {s.red.acc.name: s.red for s in stmts if isinstance(s, Accum)}
+    lines = [f"static __attribute__((noinline)) void {pname}(void **restrict B, "
+             f"const int64_t *restrict Z, const rg_u *restrict U, char *restrict W, "
+             f"const int64_t kb, const int64_t nb, int64_t *restrict badp) {{",
+             "    (void) Z; (void) U; (void) W;"]
+    for slot in sorted(bufs):
+        b = k.buffers[slot]
+        const = "const " if b.role == "in" else ""
+        lines.append(f"    {const}{ctype(b.dtype)} *restrict b{slot} = "
+                     f"({const}{ctype(b.dtype)} *) B[{slot}];")
+    for loc in sorted((x for x in locs if x in u_index), key=lambda x: u_index[x]):
+        t = ctype(loc.dtype)
+        lines.append(f"    const {t} {loc.name} = U[{u_index[loc]}].{_U_FIELD[t]};")
+    for name in sorted(arrays, key=lambda x: int(x[1:])):
+        t, off = lay.arrays[name]
+        lines.append(f"    {t} *restrict {name} = ({t} *) __builtin_assume_aligned(W + {off}, 64);")
+    for name, red in accs.items():
+        t = ctype(red.acc.dtype)
+        lines.append(f"    {t} *restrict {name} = ({t} *) (W + {acc_off[name]});")
+    lines.append("    int64_t bad = 0;")
+    if len(stmts) == 1 and not _simple(stmts[0]):
+        er.local_ref = lambda loc, idx: lay.ref(loc, idx) if loc in lay.where else (
+            loc.name if idx is None else f"{loc.name}[{idx}]")
+        _row_stmt(er, lay, stmts[0], lines, "    ", idxs[0])
+    else:
+        _render_group(er, lay, stmts, idxs, lines, crossing)
+    er.local_ref = None
+    er.wrap_names = {}
+    lines.append("    *badp |= bad;")
+    lines.append("}")
     return "\n".join(lines)
+
+
+def _render_group(er, lay, stmts, idxs, lines, crossing):
+    """Simple statements in one SIMD loop over the block: values used only here are C
+    variables (vector registers), values used by later loops are also written to W."""
+    here: set = set()
+
+    def ref(loc, idx):
+        if loc in here:
+            return loc.name if loc.size is None else f"{loc.name}[{idx}]"
+        if loc in lay.where:
+            return lay.ref(loc, idx)
+        return loc.name if idx is None else f"{loc.name}[{idx}]"
+
+    er.local_ref = ref
+    sums = [s for s in stmts if isinstance(s, Accum)]
+    clauses = "".join(f" reduction(+:s{n})" for n in range(len(sums)))
+    if _wraps_in([e for s in stmts for e in _stmt_exprs(s)]):
+        clauses += " reduction(|:bad)"
+    ind = "        "
+    for n, s in enumerate(sums):
+        lines.append(f"    {ctype(s.red.acc.dtype)} s{n} = 0;")
+    lines.append(f"    #pragma omp simd{clauses}")
+    lines.append("    for (int64_t kk = 0; kk < nb; kk++) {")
+    lines.append(f"{ind}const int64_t k = kb + kk; (void) k;")
+    er.wrap_names = {}
+    for sid, s in zip(idxs, stmts):
+        if isinstance(s, Assign):
+            loc, t = s.local, ctype(s.local.dtype)
+            if loc.size is None:
+                _hoist_wraps(er, [s.expr], lines, ind, f"{sid}")
+                lines.append(f"{ind}const {t} {loc.name} = {er(s.expr)};")
+            else:
+                lines.append(f"{ind}{t} {loc.name}[{loc.size}];")
+                for j in range(loc.size):
+                    er.j = str(j)
+                    _hoist_wraps(er, [s.expr], lines, ind, f"{sid}_{j}")
+                    lines.append(f"{ind}{loc.name}[{j}] = {er(s.expr)};")
+                er.j = "j"
+            here.add(loc)
+            if loc in crossing:
+                for j in range(loc.size or 1):
+                    src = loc.name if loc.size is None else f"{loc.name}[{j}]"
+                    lines.append(f"{ind}{lay.ref(loc, str(j))} = {src};")
+        elif isinstance(s, Reduce):
+            loc, t = s.local, ctype(s.local.dtype)
+            init = reduce_init(s.op, loc.dtype)
+            if loc.size is None:
+                lines.append(f"{ind}{t} {loc.name} = {init};")
+            else:
+                lines.append(f"{ind}{t} {loc.name}[{loc.size}];")
+                for o in range(loc.size):
+                    lines.append(f"{ind}{loc.name}[{o}] = {init};")
+            for j in range(s.n or 1):
+                er.j = str(j)
+                _hoist_wraps(er, [s.expr], lines, ind, f"{sid}_{j}")
+                tgt = loc.name if loc.size is None else f"{loc.name}[{er(s.out)}]"
+                lines.append(f"{ind}{tgt} = {combine(er, s.op, loc.dtype, tgt, er(s.expr))};")
+            er.j = "j"
+            here.add(loc)
+            if loc in crossing:
+                for o in range(loc.size or 1):
+                    src = loc.name if loc.size is None else f"{loc.name}[{o}]"
+                    lines.append(f"{ind}{lay.ref(loc, str(o))} = {src};")
+        elif isinstance(s, Store):
+            for j in range(s.n or 1):
+                er.j = str(j)
+                _hoist_wraps(er, [s.offset, s.expr], lines, ind, f"{sid}_{j}")
+                lines.append(f"{ind}b{s.buf.slot}[{er(s.offset)}] = {er(s.expr)};")
+            er.j = "j"
+        else:  # Accum: a sum over rows into one value
+            n = sums.index(s)
+            for j in range(s.n or 1):
+                er.j = str(j)
+                _hoist_wraps(er, [s.expr], lines, ind, f"{sid}_{j}")
+                lines.append(f"{ind}s{n} += {er(s.expr)};")
+            er.j = "j"
+    lines.append("    }")
+    for n, s in enumerate(sums):
+        acc = s.red.acc.name
+        lines.append(f"    {acc}[0] = {acc}[0] + s{n};")
 
 
 def render_scatter(er: ExprRenderer, sc) -> list:

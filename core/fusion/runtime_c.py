@@ -25,11 +25,17 @@ from pathlib import Path
 
 import numpy as np
 
-BASE_FLAGS = ("-O2", "-fPIC", "-shared", "-std=c11", "-ffp-contract=off", "-fno-math-errno",
+BASE_FLAGS = ("-O2", "-ftree-loop-vectorize", "-fvect-cost-model=dynamic",
+              "--param=vect-epilogues-nomask=0", "--param=max-combine-insns=2", "-fPIC", "-shared",
+              "-std=gnu11", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math",
               "-fwrapv", "-w")
+# -O2 with loop vectorization (SIMD loops over blocks of rows), without vectorized epilogues
+# and with a cheaper instruction combiner: a third of -O3's compile time for the same speed.
 # -ffp-contract=off: no fused multiply-adds, so every operation rounds as NumPy's does;
-# -fno-math-errno: sqrt and friends inline (values unchanged); -fwrapv: integer overflow wraps
-# as NumPy's does.
+# -fno-math-errno, -fno-trapping-math: math functions have no side effects, so that SIMD loops
+# may call them and evaluate both sides of a select (values unchanged); -fwrapv: integer
+# overflow wraps as NumPy's does. When glibc's libmvec links, -DRG_MVEC=1|2 declares the SIMD
+# variants of the math functions (at most a few ulps from the scalar ones).
 
 stats = {"compiles": 0, "compile_seconds": 0.0, "disk_hits": 0, "memory_hits": 0,
          "last_compile_seconds": 0.0, "last_source_lines": 0}
@@ -72,16 +78,37 @@ def _probe_compiler(cc: str) -> tuple[str, tuple[str, ...]]:
             r = _run([cc, *flags, *extra, str(src), "-o", str(Path(tmp) / "t.so")])
             if r.returncode == 0:
                 flags += extra
+        level = _mvec_level()
+        if level and "-fopenmp" in flags:
+            src.write_text("#include <math.h>\n#pragma omp declare simd notinbranch\n"
+                           "double exp(double);\nvoid f(const double *restrict x, double "
+                           "*restrict y, long n) {\n#pragma omp simd\nfor (long i = 0; i < n; "
+                           "i++) y[i] = exp(x[i]);\n}\n")
+            r = _run([cc, *flags, str(src), "-o", str(Path(tmp) / "t.so"), "-lmvec", "-lm"])
+            if r.returncode == 0:
+                flags += [f"-DRG_MVEC={level}", "-lmvec"]
         if "-march=native" in flags:
-            # what native means here: the expanded target options, part of the cache key
+            # what native means here (target name and every enabled instruction-set option),
+            # part of the cache key
             r = _run([cc, "-march=native", "-Q", "--help=target"])
-            target = [ln.strip() for ln in r.stdout.splitlines()
-                      if ln.strip().startswith(("-march=", "-mtune="))]
-            if not target:
-                r = _run([cc, "-march=native", "-E", "-v", "-"], input="")
-                target = [ln for ln in r.stderr.splitlines() if "cc1" in ln or "-target-cpu" in ln]
-            ident += " | " + " ".join(sorted(set(" ".join(target).split())))
+            target = r.stdout
+            if r.returncode != 0 or not target.strip():
+                target = _run([cc, "-march=native", "-E", "-v", "-"], input="").stderr
+            ident += " | native " + hashlib.sha256(target.encode()).hexdigest()[:16]
     return ident, tuple(flags)
+
+
+def _mvec_level() -> int:
+    """Which libmvec function set glibc provides: 2 (2.35+: also expm1, log1p, tan, inverse
+    trigonometric and hyperbolic functions), 1 (2.22+: exp, log, sin, cos, pow), 0."""
+    try:
+        name, version = os.confstr("CS_GNU_LIBC_VERSION").split()
+        major, minor = (int(x) for x in version.split(".")[:2])
+    except (ValueError, OSError, AttributeError):
+        return 0
+    if name != "glibc":
+        return 0
+    return 2 if (major, minor) >= (2, 35) else (1 if (major, minor) >= (2, 22) else 0)
 
 
 def available() -> bool:
@@ -128,7 +155,9 @@ def build(source: str) -> Path:
     tmp_so = tmp_c[:-2] + ".so"
     t0 = time.perf_counter()
     try:
-        r = _run([cc, *flags, tmp_c, "-o", tmp_so, "-lm"])
+        libs = [f for f in flags if f.startswith("-l")]
+        opts = [f for f in flags if not f.startswith("-l")]
+        r = _run([cc, *opts, tmp_c, "-o", tmp_so, *libs, "-lm"])
         if r.returncode != 0:
             raise CompilerError(f"{cc} failed on the generated kernels ({tmp_c}):\n"
                                 f"{r.stderr[-4000:]}")
@@ -149,6 +178,9 @@ def build(source: str) -> Path:
 def load(source: str) -> ctypes.CDLL:
     """The loaded library for `source` (compiled and cached as needed)."""
     key = library_key(source)[0]
+    # OpenMP threads that spin long after a parallel region starve BLAS threads (NumPy's
+    # solve, matmul) between kernels: spin briefly, then sleep (unless the user chose)
+    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
     with _lock:
         lib = _loaded.get(key)
         if lib is not None:

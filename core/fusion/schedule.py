@@ -137,12 +137,42 @@ def classify(e) -> str:
         if out.dtype.kind == "b":
             return "host"
         return "reduce"
+    if name == "dot_general":
+        return "dot" if dot_kind(e) is not None else "host"
     if name == "scatter_add":
         operand, idx, upd = (x.aval for x in e.inputs)
         if idx.ndim == 0 or _inner(upd.shape) > MAX_INNER or operand.dtype.kind == "b":
             return "host"
         return "scatter"
     return "host"
+
+
+MAX_CONTRACT = 64  # contraction size of a dot_general summed inside a kernel
+
+
+def dot_kind(e):
+    """How a dot_general fuses, or None (it stays a host matmul):
+    "rows"  - lhs (N, ...) times a row-independent rhs, no batch axes: x @ M per row;
+    "batch" - batch axis 0 on both sides: per-row products (rowwise dot products);
+    "over"  - both contract axis 0: a sum over rows of outer products (x.T @ y)."""
+    (lc, rc), (lb, rb) = e.params["dimension_numbers"]
+    x, y = (v.aval for v in e.inputs)
+    out = e.outvars[0].aval
+    if x.dtype.kind != "f" or x.ndim == 0 or y.ndim == 0:
+        return None
+    csize = int(np.prod([x.shape[i] for i in lc], dtype=np.int64))
+    if not lb and 0 in lc and 0 in rc and list(lc).index(0) == list(rc).index(0):
+        per_row = csize // max(1, x.shape[0])
+        if per_row > MAX_CONTRACT or out.size * max(1, per_row) > MAX_INNER:
+            return None
+        return "over"
+    if out.ndim == 0 or csize > MAX_CONTRACT or _inner(out.shape) * max(1, csize) > MAX_INNER:
+        return None
+    if not lb and 0 not in lc:
+        return "rows"
+    if tuple(lb) == (0,) and tuple(rb) == (0,):
+        return "batch"
+    return None
 
 
 def _preserves_rows(e) -> bool:
@@ -269,6 +299,11 @@ def schedule(program: Program) -> Schedule:
             x = e.inputs[0]
             rows = x.aval.shape[0]
             reads += leaf_reads(x, True)
+        elif kind == "dot":
+            x, y = e.inputs
+            dk = dot_kind(e)
+            rows = x.aval.shape[0]
+            reads += leaf_reads(x, True) + leaf_reads(y, dk in ("batch", "over"))
         else:  # scatter
             operand, iv, upd = e.inputs
             rows = iv.aval.shape[0]
@@ -292,7 +327,8 @@ def schedule(program: Program) -> Schedule:
         g.eqns.append(e)
         if kind == "elementwise" and not shape:
             g.uniform_vals.add(out)
-        elif kind == "scatter" or (kind == "reduce" and 0 in e.params["axes"]):
+        elif kind == "scatter" or (kind == "reduce" and 0 in e.params["axes"]) or (
+                kind == "dot" and dot_kind(e) == "over"):
             g.final.add(out)
         else:
             g.row_vals.add(out)
