@@ -37,6 +37,13 @@ def default_backend() -> str:
     return "interpreter"
 
 
+def available_backends() -> list[str]:
+    """Executors that can run here: the interpreter always, "fused" with a C compiler."""
+    from ..fusion import runtime_c
+
+    return ["interpreter"] + (["fused"] if runtime_c.available() else [])
+
+
 def get_executor(name: str) -> Callable[[Program], Callable]:
     name = resolve_backend(name)
     try:

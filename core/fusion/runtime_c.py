@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -65,9 +66,49 @@ def _run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
 
 
+def _machine_id() -> str:
+    """What the compiler's view of this machine depends on: CPU model and flags, libc."""
+    parts = [os.uname().machine, os.confstr("CS_GNU_LIBC_VERSION") if hasattr(os, "confstr")
+             and "CS_GNU_LIBC_VERSION" in os.confstr_names else ""]
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("model name", "flags", "Features", "CPU part")):
+                    parts.append(line.strip())
+                if line.strip() == "":
+                    break  # the first processor is enough
+    except OSError:
+        pass
+    return "\n".join(parts)
+
+
 @functools.cache
 def _probe_compiler(cc: str) -> tuple[str, tuple[str, ...]]:
-    """(identity string for the cache key, flags this compiler accepts)."""
+    """(identity string for the cache key, flags this compiler accepts), probed once per
+    compiler binary and machine and remembered in the cache directory."""
+    st = os.stat(os.path.realpath(cc))
+    key = hashlib.sha256("\0".join([
+        os.path.realpath(cc), str(st.st_size), str(st.st_mtime_ns), _machine_id(),
+        " ".join(BASE_FLAGS), os.environ.get("PATH", "")]).encode()).hexdigest()[:24]
+    memo = cache_dir() / f"probe-{key}.json"
+    try:
+        ident, flags = json.loads(memo.read_text())
+        return ident, tuple(flags)
+    except (OSError, ValueError):
+        pass
+    ident, flags = _probe_compiler_now(cc)
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=memo.parent, prefix=".probe-")
+        with os.fdopen(fd, "w") as f:
+            json.dump([ident, list(flags)], f)
+        os.replace(tmp, memo)
+    except OSError:
+        pass
+    return ident, flags
+
+
+def _probe_compiler_now(cc: str) -> tuple[str, tuple[str, ...]]:
     version = _run([cc, "--version"]).stdout.strip().splitlines()
     ident = version[0] if version else cc
     flags = list(BASE_FLAGS)
