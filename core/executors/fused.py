@@ -16,7 +16,7 @@ import functools
 import numpy as np
 
 from ..array import Array
-from ..fusion import render_c, runtime_c
+from ..fusion import render_c, render_cuda, runtime_c, runtime_cuda
 from ..fusion.kernel import ProgramLayout, lower_group
 from ..fusion.schedule import Group, schedule
 from ..ir import Literal, Program, Var
@@ -86,14 +86,107 @@ class Plan:
         return (f"{self.schedule.summary()}; {len(self.kernels)} C functions, "
                 f"{self.source.count(chr(10))} lines")
 
+    def cuda(self):
+        """The same kernels as a CUDA module (render_cuda.CudaProgram), rendered on demand."""
+        if getattr(self, "_cuda", None) is None:
+            self._cuda = render_cuda.render_program(self.kernels, len(self.layout.slot_info))
+        return self._cuda
+
 
 def compile_program(p: Program):
-    """Executor entry: run(*consts, *args) -> list of outputs."""
+    """Executor entry: run(*consts, *args) -> list of outputs. NumPy arguments run the C
+    kernels; CuPy arguments run the CUDA kernels (compiled on first use)."""
     plan = Plan(p)
     if not plan.kernels:
         return interpreter.compile_program(p)
-    lib = runtime_c.load(plan.source)
-    return _make_runner(plan, lib)
+    if runtime_c.available():
+        run = _make_runner(plan, runtime_c.load(plan.source))
+    else:  # pragma: no cover - exercised only where no C compiler exists
+        run = interpreter.compile_program(p)
+    cupy_type = _cupy_ndarray()
+    if cupy_type is None:
+        return run
+    device: dict = {}
+
+    def run_any(*args):
+        if any(type(a) is cupy_type for a in args):
+            runner = device.get("runner")
+            if runner is None:
+                runner = device["runner"] = runtime_cuda.CudaRunner(plan.cuda(),
+                                                                   plan.layout.sizes)
+            return run_device(plan, runner, *args)
+        return run(*args)
+
+    run_any.plan = plan
+    run_any.source = getattr(run, "source", "")
+    return run_any
+
+
+def _cupy_ndarray():
+    from ..backend import cupy_module
+
+    cp = cupy_module()
+    return None if cp is None else cp.ndarray
+
+
+def emulate_cuda(p: Program):
+    """run(*consts, *args) through the CUDA kernels built for the host (testing without a
+    GPU: the generated CUDA source and the launch logic, on NumPy arrays)."""
+    plan = Plan(p)
+    runner = runtime_cuda.CudaRunner(plan.cuda(), plan.layout.sizes, emulate=True)
+
+    def run(*args):
+        return run_device(plan, runner, *args)
+
+    run.plan = plan
+    return run
+
+
+def run_device(plan: Plan, runner, *args):
+    """Run a plan with the CUDA runner (host steps through the primitives' implementations,
+    which follow the arrays to CuPy)."""
+    xp = runner.xp
+    layout, p = plan.layout, plan.program
+    S: list = [None] * len(layout.slot_info)
+    S[layout.sizes_slot] = xp.asarray(np.array(layout.sizes or [0], dtype=np.int64))
+    err = S[layout.err_slot] = xp.zeros(1, dtype=np.int64)
+    env: dict = {}
+    for v, x in zip(list(p.constvars) + list(p.invars), args):
+        env[v] = x
+        s = layout.slots.get(v)
+        if s is not None:
+            S[s] = xp.ascontiguousarray(xp.asarray(x, dtype=v.aval.dtype))
+    written = {b.slot for k in plan.kernels for b in k.buffers.values()
+               if b.role in ("out", "scratch")}
+    for s in written:
+        _kind, shape, dtype = layout.slot_info[s]
+        S[s] = xp.empty(shape, dtype=dtype)
+    slot_var = {s: v for v, s in layout.slots.items()}
+
+    def read(x):
+        if isinstance(x, Literal):
+            return x.val
+        if x in env:
+            return env[x]
+        return S[layout.slots[x]]
+
+    for kind, what in plan.steps:
+        if kind == "seg":
+            runner.run_kernels([k.name for k in plan.segments[what]], S, err)
+            continue
+        e = what
+        outs = _impl(e)(*[read(x) for x in e.inputs])
+        outs = outs if e.prim.multiple_results else [outs]
+        for v, o in zip(e.outvars, outs):
+            env[v] = o
+            s = layout.slots.get(v)
+            if s is not None:
+                S[s] = xp.ascontiguousarray(xp.asarray(o, dtype=v.aval.dtype))
+    if int(err[0]):
+        raise FusedIndexError("index out of bounds in a gather or scatter of a fused kernel "
+                              "(jit backend 'fused', CUDA)")
+    del slot_var
+    return [read(v) for v in p.outvars]
 
 
 def _make_runner(plan: Plan, lib):
