@@ -7,8 +7,12 @@ images of the same neighbour, and itself (`i == j`, non-zero shift). Shifts refe
 positions as passed in, so the displacement can be recomputed inside a differentiable
 function with `md.space.pair_displacements(positions, cell, i, j, shifts)`.
 
-Building is pure NumPy, outside traced functions. Vectorised over the atoms; the Python
-loop runs over the few dozen bin offsets of the stencil only.
+Building runs outside traced functions, in compiled C (``md._nlist_c``, built once with the
+system compiler and cached on disk) when a compiler works, else in NumPy (vectorised over the
+atoms; the Python loop runs over the few dozen bin offsets of the stencil only). Both give the
+same pairs in the same canonical order: (i, j, shift) ascending, so that lists, and the sums
+over them, repeat bit for bit whichever path built them. ``pair_lists`` finds several lists
+(cutoffs per pair of atom types, full or half) in one search at the largest cutoff.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import math
 
 import numpy as np
 
+from . import _nlist_c
 from .space import (
     as_cell,
     as_pbc,
@@ -28,8 +33,8 @@ from .space import (
     wrap_positions,
 )
 
-__all__ = ["NeighborList", "bucket_capacity", "half_pair_mask", "neighbor_list",
-           "neighbor_pairs", "pad_to"]
+__all__ = ["NeighborList", "PaddedPairs", "bucket_capacity", "half_pair_mask", "neighbor_list",
+           "neighbor_pairs", "pad_to", "pair_lists"]
 
 _MAX_BINS_PER_ATOM = 8  # caps the bin count for sparse systems (bins then grow)
 
@@ -126,8 +131,9 @@ class _Bins:
 
 
 def _half_pairs(wrapped, full_cell, pbc, cutoff, bins_per_cutoff):
-    """Each mirror pair once: (order, p, q, (sx, sy, sz)) with p, q indices into the
-    bin-sorted atoms `order` and bin-wrap shifts s: x_q + s @ cell - x_p is within cutoff."""
+    """Each mirror pair once: (order, p, q, (sx, sy, sz), r2) with p, q indices into the
+    bin-sorted atoms `order` and bin-wrap shifts s: x_q + s @ cell - x_p is within cutoff;
+    r2 its squared length."""
     n = len(wrapped)
     bins = _Bins(fractional(wrapped, full_cell), full_cell, pbc, cutoff, bins_per_cutoff)
     xyz = wrapped[bins.order]
@@ -154,62 +160,215 @@ def _half_pairs(wrapped, full_cell, pbc, cutoff, bins_per_cutoff):
         dx = x[q] + t[p, 0]
         dy = y[q] + t[p, 1]
         dz = z[q] + t[p, 2]
-        close = np.flatnonzero(dx * dx + dy * dy + dz * dz <= cut2)
+        r2 = dx * dx + dy * dy + dz * dz
+        close = np.flatnonzero(r2 <= cut2)
         p, q = p[close], q[close]
-        found.append((p, q, shift[0][p], shift[1][p], shift[2][p]))
+        found.append((p, q, shift[0][p], shift[1][p], shift[2][p], r2[close]))
     if not found:
         empty = np.zeros(0, np.int32)
-        return bins.order, empty, empty, (empty, empty, empty)
-    p, q, sx, sy, sz = (np.concatenate(parts) for parts in zip(*found))
-    return bins.order, p, q, (sx, sy, sz)
+        return bins.order, empty, empty, (empty, empty, empty), np.zeros(0)
+    p, q, sx, sy, sz, r2 = (np.concatenate(parts) for parts in zip(*found))
+    return bins.order, p, q, (sx, sy, sz), r2
 
 
-def _stable_order(keys, n):
-    """Stable argsort of non-negative integer keys < n (radix passes on 16-bit digits)."""
-    if n <= 1 << 16:
-        return np.argsort(keys.astype(np.uint16), kind="stable")
-    order = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
-    high = (keys >> 16).astype(np.uint16)
-    return order[np.argsort(high[order], kind="stable")]
+def _search_cell(cell, pbc):
+    """A full-rank cell for the search: the cell itself when every axis is periodic, the unit
+    cell when none is (shifts are zero), else ``complete_cell``."""
+    if not pbc.any():
+        return np.eye(3)
+    cell = as_cell(cell)
+    if pbc.all():
+        (a, b, c), (d, e, f), (g, h, k) = cell.tolist()
+        det = a * (e * k - f * h) - b * (d * k - f * g) + c * (d * h - e * g)
+        scale = math.sqrt((a * a + b * b + c * c) * (d * d + e * e + f * f)
+                          * (g * g + h * h + k * k))
+        if abs(det) > 1e-9 * scale:
+            return cell
+    return complete_cell(cell, pbc)  # raises for dependent periodic vectors
+
+
+def _cutoff_tables(cutoffs, n_types):
+    """(k, T, T) squared cutoffs, -1 where a list takes no pair."""
+    if isinstance(cutoffs, np.ndarray) and cutoffs.ndim == 3:
+        tables = cutoffs.astype(float)
+    else:
+        tables = np.empty((len(cutoffs), n_types, n_types))
+        for k, c in enumerate(cutoffs):
+            tables[k] = c  # a number or a (T, T) table
+    return np.where(tables > 0, tables * tables, -1.0)
+
+
+def _numpy_lists(positions, full, pbc, cut2, halves, types, bins_per_cutoff):
+    """The NumPy path of ``pair_lists``: one half search at the largest cutoff; per list, the
+    pairs within its largest cutoff, tested by types (both orientations for full lists, the
+    representative for half lists), in canonical order."""
+    top2 = cut2.max()
+    wrapped, wrap_images = wrap_positions(positions, full, pbc)
+    order, p, q, s, r2 = _half_pairs(wrapped, full, pbc, math.sqrt(top2), bins_per_cutoff)
+    order = order.astype(np.int32)
+    wrap_images = wrap_images.astype(np.int32)
+    i, j = order[p], order[q]
+    shifts = np.stack([s[a] - wrap_images[j, a] + wrap_images[i, a] for a in range(3)], axis=1)
+    n_types = cut2.shape[1]
+    out = []
+    for k in range(len(cut2)):
+        table = cut2[k]
+        reach2 = table.max()
+        ik, jk, sk, rk = i, j, shifts, r2
+        if reach2 < top2:  # a shorter list: its candidates first
+            near = np.flatnonzero(r2 <= reach2)
+            ik, jk, sk, rk = i[near], j[near], shifts[near], r2[near]
+        if np.all(table == reach2):  # one cutoff for all types: every candidate
+            fwd = bwd = slice(None)
+        else:
+            ti, tj = types[ik].astype(np.int64), types[jk].astype(np.int64)
+            flat = table.ravel()
+            fwd = rk <= flat[ti * n_types + tj]
+            bwd = rk <= flat[tj * n_types + ti]
+        if halves[k]:  # the representative of each mirror pair, (i, j, S) or (j, i, -S)
+            flip = ~half_pair_mask(ik, jk, sk)
+            keep = np.where(flip, bwd, fwd) if isinstance(fwd, np.ndarray) else slice(None)
+            flip = flip[keep]
+            ik, jk, sk = ik[keep], jk[keep], sk[keep]
+            ik, jk = np.where(flip, jk, ik), np.where(flip, ik, jk)
+            sk = np.where(flip[:, None], -sk, sk)
+        else:  # both orientations, each tested with its own types
+            ik, jk, sk = (np.concatenate([ik[fwd], jk[bwd]]), np.concatenate([jk[fwd], ik[bwd]]),
+                          np.concatenate([sk[fwd], -sk[bwd]]))
+        perm = _canonical_order(ik, jk, sk, len(positions))
+        out.append((ik[perm], jk[perm], sk[perm]))
+    return out
+
+
+def _canonical_order(i, j, shifts, n):
+    """The permutation that orders pairs by (i, j, shift): one sort of a combined integer key
+    (distinct per pair), or a lexicographic sort when the key would not fit in 63 bits."""
+    if len(i) == 0:
+        return np.zeros(0, np.int64)
+    low = shifts.min(axis=0).astype(np.int64)
+    span = shifts.max(axis=0).astype(np.int64) - low + 1
+    if float(n) * n * float(np.prod(span)) >= 2.0**62:
+        return np.lexsort((shifts[:, 2], shifts[:, 1], shifts[:, 0], j, i))
+    code = ((shifts[:, 0] - low[0]) * span[1] + (shifts[:, 1] - low[1])) * span[2] + (
+        shifts[:, 2] - low[2])
+    key = (i.astype(np.int64) * n + j) * int(np.prod(span)) + code
+    return np.argsort(key)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PaddedPairs:
+    """A pair list as int64 (i, j) and float64 shifts in zero-filled buffers, of which the
+    first ``n`` rows are pairs (``pair_lists(..., wide=...)``)."""
+
+    i: np.ndarray
+    j: np.ndarray
+    shifts: np.ndarray
+    n: int
+
+    def pairs(self):
+        return self.i[:self.n], self.j[:self.n], self.shifts[:self.n]
+
+    def padded(self, capacity):
+        """(i, j, shifts, mask) with ``capacity`` rows: the buffers themselves when they are
+        long enough, else zero-padded copies."""
+        if capacity < self.n:
+            raise ValueError(f"{self.n} pairs do not fit in capacity {capacity}")
+        mask = np.zeros(capacity, dtype=bool)
+        mask[:self.n] = True
+        if capacity <= len(self.i):
+            return self.i[:capacity], self.j[:capacity], self.shifts[:capacity], mask
+        i, j = np.zeros(capacity, np.int64), np.zeros(capacity, np.int64)
+        shifts = np.zeros((capacity, 3))
+        i[:self.n], j[:self.n], shifts[:self.n] = self.pairs()
+        return i, j, shifts, mask
+
+
+def pair_lists(positions, cell, pbc, cutoffs, *, half=False, types=None, bins_per_cutoff=3,
+               method="auto", wide=None, min_capacity=None):
+    """Several exact pair lists from one neighbour search (at the largest cutoff).
+
+    cutoffs: a sequence of k cutoffs (inclusive), each a number or a (T, T) table indexed by
+    (types[i], types[j]), or a (k, T, T) array; entries <= 0 take no pair. half: a bool or k
+    bools (half list: the representative of each mirror pair, as ``half_pair_mask``).
+    types: (n,) ints in [0, T) (needed for tables). method: "auto" (compiled C when
+    available, else NumPy), "numpy", or the compiled algorithms "all_pairs" / "cells".
+    wide: k bools: list k as a ``PaddedPairs`` whose buffers hold at least
+    ``bucket_capacity(n)`` and ``min_capacity[k]`` rows (padding then costs no copy).
+
+    Returns k tuples (i, j, shifts) of int32 arrays (or ``PaddedPairs``) with
+    ``|x_j + shifts @ cell - x_i| <= cutoff``, every periodic image, each ordered by
+    (i, j, shift) ascending.
+    """
+    positions = np.asarray(positions, dtype=float)
+    pbc = as_pbc(pbc)
+    n = len(positions)
+    k_lists = len(cutoffs)
+    halves = [bool(half)] * k_lists if np.ndim(half) == 0 else [bool(h) for h in half]
+    wide = [False] * k_lists if wide is None else [bool(w) for w in wide]
+    min_capacity = [0] * k_lists if min_capacity is None else [int(c) for c in min_capacity]
+    if len(halves) != k_lists or len(wide) != k_lists or len(min_capacity) != k_lists:
+        raise ValueError("half, wide and min_capacity need one entry per cutoff")
+    if isinstance(cutoffs, np.ndarray) and cutoffs.ndim == 3:
+        n_types = cutoffs.shape[1]
+    else:
+        n_types = max((np.shape(c)[0] for c in cutoffs if np.ndim(c) == 2), default=1)
+    if types is None:
+        types = np.zeros(n, np.int32)
+    else:
+        types = np.asarray(types)
+        if len(types) and (types.min() < 0 or types.max() >= n_types):
+            raise ValueError(f"types must lie in [0, {n_types})")
+    cut2 = _cutoff_tables(cutoffs, n_types)
+    found = None
+    if n and len(cut2) and cut2.max() > 0:
+        if not np.isfinite(positions).all():
+            raise ValueError("neighbour search: non-finite positions")
+        full = _search_cell(cell, pbc)
+        if method != "numpy":
+            capacity = [lambda m, k=k: max(bucket_capacity(m), min_capacity[k])
+                        for k in range(k_lists)]
+            found = _nlist_c.pairs(positions, full, pbc, cut2, halves, types,
+                                   bins_per_cutoff=float(bins_per_cutoff),
+                                   mode="auto" if method == "auto" else method, wide=wide,
+                                   capacity=capacity)
+            if found is None and method != "auto":
+                raise RuntimeError(f"compiled neighbour search ({method}) unavailable")
+        if found is None:
+            found = _numpy_lists(positions, full, pbc, cut2, halves, types, bins_per_cutoff)
+    else:
+        empty = (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros((0, 3), np.int32))
+        found = [empty] * k_lists
+    out = []
+    for k, lst in enumerate(found):
+        if not wide[k]:
+            out.append(lst)
+        elif len(lst) == 4:  # compiled: buffers already padded
+            out.append(PaddedPairs(*lst))
+        else:
+            m = len(lst[0])
+            cap = max(bucket_capacity(m), min_capacity[k])
+            i, j = np.zeros(cap, np.int64), np.zeros(cap, np.int64)
+            shifts = np.zeros((cap, 3))
+            i[:m], j[:m], shifts[:m] = lst
+            out.append(PaddedPairs(i, j, shifts, m))
+    return out
 
 
 def neighbor_pairs(positions, cell, pbc, cutoff, *, half=False, sort=False,
-                   bins_per_cutoff=3):
+                   bins_per_cutoff=3, method="auto"):
     """Exact pair list: int32 arrays (i, j, shifts) of every image within `cutoff`
     (inclusive), with `|x_j + shifts @ cell - x_i| <= cutoff`.
 
     positions: (n, 3) Cartesian; cell: (3, 3), rows are lattice vectors (ignored on
     non-periodic axes; may be None or zero for free boundaries); pbc: bool or 3 bools.
     half: keep one of each mirror pair (i, j, S) / (j, i, -S): the one with i < j, or with
-    i == j and the first non-zero component of S positive. sort: group by i (ascending);
-    the order inside a group is deterministic but unspecified. Pairs within ~1e-12 Å of the
-    cutoff may fall on either side of it (rounding).
+    i == j and the first non-zero component of S positive. The order is always (i, j, shift)
+    ascending (`sort` is accepted for compatibility). Pairs within ~1e-12 Å of the cutoff may
+    fall on either side of it (rounding).
     """
-    positions = np.asarray(positions, dtype=float)
-    pbc = as_pbc(pbc)
-    cutoff = float(cutoff)
-    n = len(positions)
-    if n == 0 or cutoff <= 0:
-        return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros((0, 3), np.int32)
-    full = complete_cell(as_cell(cell), pbc)
-    wrapped, wrap_images = wrap_positions(positions, full, pbc)
-    order, p, q, s = _half_pairs(wrapped, full, pbc, cutoff, bins_per_cutoff)
-    order = order.astype(np.int32)
-    wrap_images = wrap_images.astype(np.int32)
-    i, j = order[p], order[q]
-    shifts = [s[a] - wrap_images[j, a] + wrap_images[i, a] for a in range(3)]
-    if half:
-        flip = ~half_pair_mask(i, j, np.stack(shifts, axis=1))
-        i[flip], j[flip] = j[flip], i[flip]
-        for a in range(3):
-            shifts[a][flip] = -shifts[a][flip]
-    else:
-        i, j = np.concatenate([i, j]), np.concatenate([j, i])
-        shifts = [np.concatenate([sa, -sa]) for sa in shifts]
-    if sort:
-        perm = _stable_order(i, n)
-        i, j, shifts = i[perm], j[perm], [sa[perm] for sa in shifts]
-    return i, j, np.stack(shifts, axis=1)
+    del sort  # always sorted
+    return pair_lists(positions, cell, pbc, [float(cutoff)], half=half,
+                      bins_per_cutoff=bins_per_cutoff, method=method)[0]
 
 
 def half_pair_mask(i, j, shifts):

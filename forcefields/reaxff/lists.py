@@ -1,4 +1,7 @@
-"""ReaxFF interaction lists (spec §3), built in NumPy outside any trace.
+"""ReaxFF interaction lists (spec §3), built outside any trace: one neighbour search for all
+the distance lists (``find_pairs``: compiled C through ``md.neighbors.pair_lists``) and compiled
+joins for angles, torsions and hydrogen bonds (``_lists_c``); where no C compiler works, NumPy
+paths give the same lists in the same order (``method="numpy"`` forces them).
 
 ``build_lists(positions, cell, pbc, types, params, control)`` returns a :class:`ReaxLists` of
 padded index arrays (capacities on the ``md.neighbors.bucket_capacity`` ladder, so jit caches
@@ -37,9 +40,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reaxgrad.md.neighbors import bucket_capacity, half_pair_mask, neighbor_pairs
+from reaxgrad.md.neighbors import PaddedPairs, bucket_capacity, half_pair_mask, pair_lists
 
-from .bond_order import uncorrected
+from . import _lists_c
 
 CONTROL_DEFAULTS = {
     "nbrhood_cutoff": 5.0,
@@ -130,17 +133,6 @@ def _join(key_a, key_b):
     return a, order[_ranges(start, counts)]
 
 
-def _pairs(positions, cell, pbc, cutoff, half=False, image_limit=None):
-    """(i, j, shifts) int64 of every image within ``cutoff`` (``md.neighbors``); with
-    ``image_limit`` (3 ints), only images with |shift_k| <= image_limit[k]."""
-    i, j, sh = neighbor_pairs(positions, cell, pbc, cutoff, half=half)
-    i, j, sh = i.astype(np.int64), j.astype(np.int64), sh.astype(np.int64)
-    if image_limit is not None:
-        keep = np.all(np.abs(sh) <= np.asarray(image_limit, dtype=np.int64), axis=1)
-        i, j, sh = i[keep], j[keep], sh[keep]
-    return i, j, sh
-
-
 def _corrected(positions, cell, types, params, i, j, shifts, bond_cut) -> np.ndarray:
     """Corrected bond orders (§4) of the bond entries (i, j, shifts) at these positions."""
     from types import SimpleNamespace
@@ -161,69 +153,164 @@ def _carbon_flags(params, types, elements):
     return names[types]
 
 
+_CONTROL_KEYS = frozenset(CONTROL_DEFAULTS) | {"tabulate_long_range", "bond_graph_cutoff",
+                                               "image_limit", "corrected_margin",
+                                               "index_exclusions"}
+
+
 def _settings(control):
     settings = dict(CONTROL_DEFAULTS)
     if control:
-        unknown = set(control) - set(settings) - {"tabulate_long_range", "bond_graph_cutoff",
-                                                  "image_limit", "corrected_margin",
-                                                  "index_exclusions"}
+        unknown = set(control) - _CONTROL_KEYS
         if unknown:
             raise ValueError(f"unknown control keywords {sorted(unknown)}")
         settings.update(control)
     return settings
 
 
-def build_lists(positions, cell, pbc, types, params, control=None, *, elements=None,
-                minimum_capacity=64, previous=None) -> ReaxLists:
-    """Candidate interaction lists for ``positions`` (see the module docstring).
+def raw_bond_order(r, ti, tj, params):
+    """``bond_order.uncorrected(r, ti, tj, params)[0]`` (BO'_raw) in plain NumPy: the same
+    operations in the same order (equal bit for bit, tested), without the engine's dispatch,
+    for list building."""
+    p = params
+    c_bo = 0.01 * np.asarray(p["gp"])[29]
+    r_s, r_pi, r_pp = (np.asarray(p[k]) for k in ("r_s", "r_pi", "r_pi_pi"))
+    t = ti * len(r_s) + tj
 
-    types: (n,) indices into the force field's atom types; params: ``to_params(ff)``;
-    control: dict of the keys in ``CONTROL_DEFAULTS``; elements: the force field's element
-    names (``ff.elements``; only "C" matters, for the C2 correction; default: carbon by mass).
-    previous: an earlier ReaxLists whose capacities are kept when the lists fit.
-    """
+    def term(prefactor, r0, exponent, present):
+        present = present[ti] & present[tj]
+        ratio = r / np.where(present, np.asarray(p[r0]).ravel()[t], 1.0)
+        return np.where(present, np.exp(np.asarray(p[prefactor]).ravel()[t]
+                                        * ratio ** np.asarray(p[exponent]).ravel()[t]), 0.0)
+
+    sig = (1.0 + c_bo) * term("p_bo1", "pair_r_s", "p_bo2", r_s > 0)
+    pi = term("p_bo3", "pair_r_p", "p_bo4", r_pi > 0)
+    pi2 = term("p_bo5", "pair_r_pp", "p_bo6", r_pp > 0)
+    return sig + pi + pi2
+
+
+def bond_reach(params, threshold):
+    """(T, T) distances beyond which BO'_raw < ``threshold`` for sure (inf where that cannot
+    be told: a term that does not decay, or a threshold <= 0).
+
+    BO'_raw = (1 + c_bo) e_s + e_pi + e_pipi with e = exp(p (r / r0)^q), each decreasing in r
+    when p < 0 < q; the sum reaches the threshold only where some term reaches a third of it,
+    so the largest of the three distances where a term equals its share bounds the bond list
+    (with a relative margin of 1e-6 for rounding)."""
+    p = {k: np.asarray(params[k], dtype=np.float64) for k in (
+        "gp", "r_s", "r_pi", "r_pi_pi", "p_bo1", "p_bo2", "p_bo3", "p_bo4", "p_bo5", "p_bo6",
+        "pair_r_s", "pair_r_p", "pair_r_pp")}
+    c_bo = 0.01 * p["gp"][29]
+    n = len(p["r_s"])
+    if not threshold > 0:
+        return np.full((n, n), np.inf)
+    reach = np.zeros((n, n))
+    with np.errstate(all="ignore"):
+        for pre, r0, ex, single, factor in (("p_bo1", "pair_r_s", "p_bo2", "r_s", 1.0 + c_bo),
+                                            ("p_bo3", "pair_r_p", "p_bo4", "r_pi", 1.0),
+                                            ("p_bo5", "pair_r_pp", "p_bo6", "r_pi_pi", 1.0)):
+            present = (p[single][:, None] > 0) & (p[single][None, :] > 0)
+            log_share = np.log(threshold / 3.0 / factor) if factor > 0 else np.nan
+            a, q, rr = p[pre], p[ex], p[r0]
+            dist = rr * (log_share / a) ** (1.0 / q)
+            ok = (a < 0) & (q > 0) & (rr > 0) & (log_share < -1e-3) & np.isfinite(dist)
+            dist = np.where(ok, dist * (1.0 + 1e-6) + 1e-9, np.inf)
+            reach = np.maximum(reach, np.where(present, dist, 0.0))
+    return reach
+
+
+@dataclass
+class ListPairs:
+    """Neighbour pairs for one ``build_lists`` call, found in one search: bond candidates,
+    hydrogen-acceptor pairs, the nonbonded half list and (when asked) the half list of pairs
+    closer than ``overlap_distance``. Each (i, j, shifts), int32, in (i, j, shift) order, but
+    ``far``: a ``PaddedPairs`` (int64 / float64 buffers that padding reuses)."""
+
+    bond: tuple
+    hbond: tuple | None
+    far: PaddedPairs
+    overlap: tuple | None
+    key: tuple
+
+
+def _pair_key(s, n):
+    return (float(s["nbrhood_cutoff"]), float(s["hbond_cutoff"]), float(s["skin"]),
+            float(s["bo_margin"]), repr(s.get("image_limit")), n)
+
+
+_BOND_KEYS = ("gp", "r_s", "r_pi", "r_pi_pi", "p_bo1", "p_bo2", "p_bo3", "p_bo4", "p_bo5",
+              "p_bo6", "pair_r_s", "pair_r_p", "pair_r_pp", "p_hbond")
+_table_cache: dict = {}
+
+
+def _search_tables(params, skin, margin, bond_cut, hbond_cut, with_hbonds, overlap_distance):
+    """(k, T, T) cutoffs of the lists of one search (cached by force-field content): bond
+    candidates (within the bond cutoff and near enough for BO'_raw at the distance shortened
+    by the skin to reach its threshold), hydrogen-acceptor pairs (with hydrogen bonds), the
+    nonbonded half list and the overlap check (when asked)."""
+    arrays = [np.asarray(params[k]) for k in _BOND_KEYS]
+    key = (b"|".join(a.tobytes() for a in arrays), skin, margin, bond_cut, hbond_cut,
+           with_hbonds, overlap_distance)
+    tables = _table_cache.get(key)
+    if tables is None:
+        gp, hb = arrays[0], arrays[-1]
+        c_bo = 0.01 * gp[29]
+        bond = np.minimum(bond_cut + skin, bond_reach(params, margin * c_bo) + skin)
+        full = np.ones_like(bond)
+        tables = [bond]
+        if with_hbonds:
+            tables.append(np.where((hb[:, None] == 1) & (hb[None, :] == 2),
+                                   hbond_cut + skin, -1.0))
+        tables.append(full * (float(gp[12]) + skin))
+        if overlap_distance is not None:
+            tables.append(full * float(overlap_distance))
+        tables = np.array(tables)
+        if len(_table_cache) > 64:
+            _table_cache.clear()
+        _table_cache[key] = tables
+    return tables
+
+
+def find_pairs(positions, cell, pbc, types, params, control=None, *, overlap_distance=None,
+               previous=None, method="auto") -> ListPairs:
+    """The neighbour search of ``build_lists`` (one pass at the largest cutoff); with
+    ``overlap_distance``, also the pairs closer than that, for an overlap check. previous:
+    the ReaxLists whose capacities ``build_lists`` will keep (the far list is found into
+    buffers that large)."""
     s = _settings(control)
     positions = np.asarray(positions, dtype=np.float64)
     cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, dtype=np.float64)
     types = np.asarray(types, dtype=np.int64)
-    p = {k: np.asarray(v) for k, v in params.items()}
-    gp = p["gp"]
     skin, margin = float(s["skin"]), float(s["bo_margin"])
-    thb, thb_sq = float(s["thb_cutoff"]), float(s["thb_cutoff_sq"])
     bond_cut, hbond_cut = float(s["nbrhood_cutoff"]), float(s["hbond_cutoff"])
-    c_bo = 0.01 * gp[29]
-
-    def cap(name, m):
-        old = None if previous is None else len(getattr(previous, name))
-        if old is not None and m <= old:
-            return old
-        return _capacity(m, minimum_capacity)
-
-    # bonds. bo_hi: the uncorrected bond order at the distance shortened by the skin, an upper
-    # bound (up to the f1 factor, ~1, covered by bo_margin) of every corrected bond order the
-    # entry can reach while atoms move less than skin / 2.
+    hb = np.asarray(params["p_hbond"])
+    with_hbonds = hbond_cut > 0 and bool(np.any(hb[types] == 1))
+    tables = _search_tables(params, skin, margin, bond_cut, hbond_cut, with_hbonds,
+                            overlap_distance)
+    halves = [False] * (1 + with_hbonds) + [True] + [True] * (overlap_distance is not None)
     limit = s.get("image_limit")
-    i, j, sh = _pairs(positions, cell, pbc, bond_cut + skin, image_limit=limit)
-    d = positions[j] - positions[i] + sh.astype(np.float64) @ cell
-    r = np.sqrt(np.einsum("md,md->m", d, d))
-    r_short = np.maximum(r - skin, 0.5 * r)
-    raw = np.maximum(np.asarray(uncorrected(r, types[i], types[j], p)[0]),
-                     np.asarray(uncorrected(r_short, types[i], types[j], p)[0]))
-    keep = raw >= margin * c_bo
-    i, j, sh, bo_hi = i[keep], j[keep], sh[keep], raw[keep]
-    nb = len(i)
-    bcap = cap("bond_i", nb)
-    bond_i, bond_j, bond_shift, bond_mask = _pad(bcap, i, j, sh.astype(np.float64))
-    bond_half = np.zeros(bcap, dtype=bool)
-    bond_half[:nb] = half_pair_mask(i, j, sh)
-    ti, tj = types[i], types[j]
-    if s.get("corrected_margin"):  # tighter: corrected bond orders at these positions
-        # every entry counted as a bond (c_bo = 0), so that the 1-3 corrections are estimated
-        # also for entries below the bond threshold here, which may cross it later
-        no_threshold = dict(p, gp=np.where(np.arange(len(gp)) == 29, 0.0, gp))
-        bo_hi = _corrected(positions, cell, types, no_threshold, i, j, sh, bond_cut + skin)
-        margin = float(s["corrected_margin"])
+    k_far = len(halves) - 1 - (overlap_distance is not None)
+    wide = [limit is None and k == k_far for k in range(len(halves))]
+    min_cap = [len(previous.far_i) if previous is not None and wide[k] else 0
+               for k in range(len(halves))]
+    found = pair_lists(positions, cell, pbc, tables, half=halves, types=types, method=method,
+                       wide=wide, min_capacity=min_cap)
+    overlap = found.pop() if overlap_distance is not None else None
+    if limit is not None:  # the overlap check sees every image
+        limit = np.asarray(limit, dtype=np.int64)
+        found = [(i[k], j[k], sh[k]) for i, j, sh in found
+                 for k in [np.all(np.abs(sh) <= limit, axis=1)]]
+        fi, fj, fs = found[-1]
+        found[-1] = PaddedPairs(fi.astype(np.int64), fj.astype(np.int64),
+                                fs.astype(np.float64), len(fi))
+    return ListPairs(bond=found[0], hbond=found[1] if with_hbonds else None, far=found[-1],
+                     overlap=overlap, key=_pair_key(s, len(positions)))
 
+
+def _joins_numpy(i, j, sh, ti, tj, types, bo_hi, bond_half, p, margin, thb, thb_sq,
+                 exclusions, hpairs):
+    """Angle, torsion and hydrogen-bond candidates from the bond entries (NumPy joins; the
+    specification of the compiled joins)."""
     # valence angles: pairs of entries of one centre, a < b, among the entries whose (end,
     # centre) types appear in some angle of the force field (metals often have none)
     angle_types = p["angle_mask"].any(axis=-1)
@@ -235,11 +322,9 @@ def build_lists(positions, cell, pbc, types, params, control=None, *, elements=N
     a, b = a[sel], b[sel]
     sel = p["angle_mask"][tj[a], ti[a], tj[b]].any(axis=-1)
     a, b = a[sel], b[sel]
-    acap = cap("angle_b1", len(a))
-    angle_b1, angle_b2, angle_mask = _pad(acap, a, b)
 
     # torsions: central entry jk (once per bond), ij from j's list, kl from k's list
-    central = np.flatnonzero(bond_half[:nb] & (bo_hi > margin * thb)
+    central = np.flatnonzero(bond_half & (bo_hi > margin * thb)
                              & p["torsion_mask"].any(axis=(0, 3))[ti, tj])
     c_idx, ij = _join(i[central], i)
     jk = central[c_idx]
@@ -252,43 +337,158 @@ def build_lists(positions, cell, pbc, types, params, control=None, *, elements=N
     same_end = (j[ij] == j[kl]) & (sh[ij] == shift_l).all(axis=1)
     sel = ~back & ~same_end & (bo_hi[kl] > margin * thb)
     sel &= bo_hi[ij] * bo_hi[jk] * bo_hi[kl] > margin**3 * thb
-    if s.get("index_exclusions"):  # JAX-ReaxFF: distinct atom indices, whatever the images
+    if exclusions:  # JAX-ReaxFF: distinct atom indices, whatever the images
         sel &= ((i[jk] != j[jk]) & (j[ij] != j[jk]) & (j[kl] != i[jk])
                 & (j[ij] != j[kl]))
     jk, ij, kl = jk[sel], ij[sel], kl[sel]
     sel = p["torsion_mask"][tj[ij], ti[jk], tj[jk], tj[kl]]
     jk, ij, kl = jk[sel], ij[sel], kl[sel]
-    tcap = cap("torsion_ij", len(jk))
-    torsion_ij, torsion_jk, torsion_kl, torsion_mask = _pad(tcap, ij, jk, kl)
 
-    # hydrogen bonds: donor entries j->i of hydrogens j, acceptors by distance search
-    hb = p["p_hbond"]
-    if hbond_cut > 0 and np.any(hb[types] == 1):
+    # hydrogen bonds: donor entries j->i of hydrogens j, acceptors from the pair search
+    if hpairs is not None:
+        hb = p["p_hbond"]
+        hi, hk = hpairs
         donors = np.flatnonzero((hb[ti] == 1) & (hb[tj] == 2) & (bo_hi >= margin * HB_THRESHOLD))
-        hi, hk, hs = _pairs(positions, cell, pbc, hbond_cut + skin, image_limit=limit)
-        acc = (hb[types[hi]] == 1) & (hb[types[hk]] == 2)
-        hi, hk, hs = hi[acc].astype(np.int64), hk[acc].astype(np.int64), hs[acc]
         dn, ac = _join(i[donors], hi)
         dn = donors[dn]
         sel = (j[dn] != hk[ac]) & p["hbond_mask"][tj[dn], ti[dn], types[hk[ac]]]
         dn, ac = dn[sel], ac[sel]
-        h_bond, h_k, h_shift = dn, hk[ac], hs[ac].astype(np.float64)
     else:
-        h_bond, h_k, h_shift = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3))
-    hcap = cap("hbond_bond", len(h_bond))
-    hbond_bond, hbond_k, hbond_shift, hbond_mask = _pad(hcap, h_bond, h_k, h_shift)
+        dn, ac = np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return (a, b), (ij, jk, kl), (dn, ac)
 
-    # nonbonded half list
-    fi, fj, fs = _pairs(positions, cell, pbc, float(gp[12]) + skin, half=True,
-                        image_limit=limit)
-    fcap = cap("far_i", len(fi))
-    far_i, far_j, far_shift, far_mask = _pad(fcap, fi.astype(np.int64), fj.astype(np.int64),
-                                             fs.astype(np.float64))
+
+def _joins_compiled(i, j, sh, types, bo_hi, bond_half, p, margin, thb, thb_sq, exclusions,
+                    hpairs, n, capacities):
+    """The same joins by compiled code, into zero-filled buffers at least ``capacities`` long
+    (None when compiled code is unavailable)."""
+    hi, hk = hpairs if hpairs is not None else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    tables = _lists_c.packed_tables(p["angle_mask"], p["torsion_mask"], p["p_hbond"],
+                                    p["hbond_mask"])
+    thresholds = (margin * thb, margin * margin * thb_sq, margin * thb, margin**3 * thb,
+                  margin * HB_THRESHOLD)
+    return _lists_c.joins(n, i, j, sh, types, bo_hi, bond_half, tables, thresholds,
+                          exclusions, hi, hk, capacities)
+
+
+_JOIN_KEYS = ("angle_mask", "torsion_mask", "p_hbond", "hbond_mask")
+
+
+def _fit(buffer, m, capacity):
+    """``buffer`` (zero beyond row m) as a ``capacity``-row array: a view when long enough."""
+    if len(buffer) >= capacity:
+        return buffer[:capacity]
+    out = np.zeros((capacity,) + buffer.shape[1:], dtype=buffer.dtype)
+    out[:m] = buffer[:m]
+    return out
+
+
+def _mask(m, capacity):
+    mask = np.zeros(capacity, dtype=bool)
+    mask[:m] = True
+    return mask
+
+
+def build_lists(positions, cell, pbc, types, params, control=None, *, elements=None,
+                minimum_capacity=64, previous=None, pairs: ListPairs | None = None,
+                method="auto") -> ReaxLists:
+    """Candidate interaction lists for ``positions`` (see the module docstring).
+
+    types: (n,) indices into the force field's atom types; params: ``to_params(ff)``;
+    control: dict of the keys in ``CONTROL_DEFAULTS``; elements: the force field's element
+    names (``ff.elements``; only "C" matters, for the C2 correction; default: carbon by mass).
+    previous: an earlier ReaxLists whose capacities are kept when the lists fit.
+    pairs: the ``find_pairs`` result for these arguments (one search serves an overlap check
+    and the lists). method: "auto" (compiled code when available), "numpy" (the NumPy paths).
+    """
+    s = _settings(control)
+    positions = np.asarray(positions, dtype=np.float64)
+    cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, dtype=np.float64)
+    types = np.asarray(types, dtype=np.int64)
+    gp = np.asarray(params["gp"])
+    skin, margin = float(s["skin"]), float(s["bo_margin"])
+    thb, thb_sq = float(s["thb_cutoff"]), float(s["thb_cutoff_sq"])
+    bond_cut, hbond_cut = float(s["nbrhood_cutoff"]), float(s["hbond_cutoff"])
+    c_bo = 0.01 * gp[29]
+    if pairs is None:
+        pairs = find_pairs(positions, cell, pbc, types, params, control, previous=previous,
+                           method=method)
+    elif pairs.key != _pair_key(s, len(positions)):
+        raise ValueError("pairs were found with other settings")
+
+    def cap(name, m):
+        old = None if previous is None else len(getattr(previous, name))
+        if old is not None and m <= old:
+            return old
+        return _capacity(m, minimum_capacity)
+
+    # bonds. bo_hi: the uncorrected bond order at the distance shortened by the skin, an upper
+    # bound (up to the f1 factor, ~1, covered by bo_margin) of every corrected bond order the
+    # entry can reach while atoms move less than skin / 2.
+    i, j, sh = (a.astype(np.int64) for a in pairs.bond)
+    d = positions[j] - positions[i] + sh.astype(np.float64) @ cell
+    r = np.sqrt(np.einsum("md,md->m", d, d))
+    ti, tj = types[i], types[j]
+    raw = raw_bond_order(r, ti, tj, params)
+    if skin != 0.0:  # with no skin r_short == r
+        r_short = np.maximum(r - skin, 0.5 * r)
+        raw = np.maximum(raw, raw_bond_order(r_short, ti, tj, params))
+    keep = raw >= margin * c_bo
+    i, j, sh, bo_hi = i[keep], j[keep], sh[keep], raw[keep]
+    nb = len(i)
+    bcap = cap("bond_i", nb)
+    bond_i, bond_j, bond_shift, bond_mask = _pad(bcap, i, j, sh.astype(np.float64))
+    bond_half = np.zeros(bcap, dtype=bool)
+    bond_half[:nb] = half_pair_mask(i, j, sh)
+    ti, tj = types[i], types[j]
+    if s.get("corrected_margin"):  # tighter: corrected bond orders at these positions
+        # every entry counted as a bond (c_bo = 0), so that the 1-3 corrections are estimated
+        # also for entries below the bond threshold here, which may cross it later
+        p_all = {k: np.asarray(v) for k, v in params.items()}
+        no_threshold = dict(p_all, gp=np.where(np.arange(len(gp)) == 29, 0.0, gp))
+        bo_hi = _corrected(positions, cell, types, no_threshold, i, j, sh, bond_cut + skin)
+        margin = float(s["corrected_margin"])
+
+    p = {k: np.asarray(params[k]) for k in _JOIN_KEYS}
+    hpairs = None
+    if pairs.hbond is not None:
+        hpairs = (pairs.hbond[0].astype(np.int64), pairs.hbond[1].astype(np.int64))
+    exclusions = bool(s.get("index_exclusions"))
+    compiled = None
+    if method != "numpy":
+        olds = [0 if previous is None else len(getattr(previous, name))
+                for name in ("angle_b1", "torsion_ij", "hbond_bond")]
+        compiled = _joins_compiled(i, j, sh, types, bo_hi, bond_half[:nb], p, margin, thb,
+                                   thb_sq, exclusions, hpairs, len(positions), olds)
+    if compiled is not None:
+        ((a, b), (ij, jk, kl), (dn, ac)), (na, nt, nh) = compiled
+        acap, tcap, hcap = cap("angle_b1", na), cap("torsion_ij", nt), cap("hbond_bond", nh)
+        angle_b1, angle_b2 = _fit(a, na, acap), _fit(b, na, acap)
+        torsion_ij, torsion_jk, torsion_kl = (_fit(x, nt, tcap) for x in (ij, jk, kl))
+        angle_mask, torsion_mask = _mask(na, acap), _mask(nt, tcap)
+        dn, ac = dn[:nh], ac[:nh]
+    else:
+        (a, b), (ij, jk, kl), (dn, ac) = _joins_numpy(
+            i, j, sh, ti, tj, types, bo_hi, bond_half[:nb], p, margin, thb, thb_sq,
+            exclusions, hpairs)
+        angle_b1, angle_b2, angle_mask = _pad(cap("angle_b1", len(a)), a, b)
+        torsion_ij, torsion_jk, torsion_kl, torsion_mask = _pad(cap("torsion_ij", len(jk)),
+                                                                ij, jk, kl)
+    if pairs.hbond is not None:
+        h_k, h_shift = hpairs[1][ac], pairs.hbond[2][ac].astype(np.float64)
+    else:
+        h_k, h_shift = np.zeros(0, np.int64), np.zeros((0, 3))
+    hcap = cap("hbond_bond", len(dn))
+    hbond_bond, hbond_k, hbond_shift, hbond_mask = _pad(hcap, dn, h_k, h_shift)
+
+    # nonbonded half list (its buffers, when long enough)
+    far_i, far_j, far_shift, far_mask = pairs.far.padded(cap("far_i", pairs.far.n))
     return ReaxLists(
-        types=types, is_carbon=_carbon_flags(p, types, elements), bond_i=bond_i, bond_j=bond_j,
-        bond_shift=bond_shift, bond_mask=bond_mask, bond_half=bond_half, angle_b1=angle_b1,
-        angle_b2=angle_b2, angle_mask=angle_mask, torsion_ij=torsion_ij, torsion_jk=torsion_jk,
-        torsion_kl=torsion_kl, torsion_mask=torsion_mask, hbond_bond=hbond_bond, hbond_k=hbond_k,
-        hbond_shift=hbond_shift, hbond_mask=hbond_mask, far_i=far_i, far_j=far_j,
-        far_shift=far_shift, far_mask=far_mask, bond_cut=np.array(bond_cut),
-        hbond_cut=np.array(hbond_cut), thb_cut=np.array(thb), thb_cutsq=np.array(thb_sq))
+        types=types, is_carbon=_carbon_flags(params, types, elements), bond_i=bond_i,
+        bond_j=bond_j, bond_shift=bond_shift, bond_mask=bond_mask, bond_half=bond_half,
+        angle_b1=angle_b1, angle_b2=angle_b2, angle_mask=angle_mask, torsion_ij=torsion_ij,
+        torsion_jk=torsion_jk, torsion_kl=torsion_kl, torsion_mask=torsion_mask,
+        hbond_bond=hbond_bond, hbond_k=hbond_k, hbond_shift=hbond_shift, hbond_mask=hbond_mask,
+        far_i=far_i, far_j=far_j, far_shift=far_shift, far_mask=far_mask,
+        bond_cut=np.array(bond_cut), hbond_cut=np.array(hbond_cut), thb_cut=np.array(thb),
+        thb_cutsq=np.array(thb_sq))

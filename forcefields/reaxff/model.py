@@ -21,7 +21,7 @@ from ..ffield import ForceField, read_ffield, to_params
 from .charges import electrostatic_energy
 from .coulomb import charge_self_energy, coulomb_energy
 from .energy import bonded_energy_terms
-from .lists import ReaxLists, build_lists
+from .lists import ReaxLists, build_lists, find_pairs
 
 TERMS = ("ebond", "eatom", "elp", "emol", "ev", "epen", "ecoa", "ehb", "et", "eco", "ew", "ep",
          "efi", "eqeq")
@@ -71,6 +71,7 @@ def _evaluate(positions, cell, params, lists, total_charge, charges, guess, char
 
 _evaluate_jit = rg.jit(_evaluate, static_argnums=(7, 8, 9))
 
+OVERLAP_DISTANCE = 0.1  # Å: closer atoms are refused
 DENSE_LIMIT = 1000  # atoms: above, "auto" solves QEq/EEM by warm-started sparse CG
 
 
@@ -131,9 +132,9 @@ class ReaxFF:
             return "cg"
         return "direct"
 
-    def lists(self, positions, cell, pbc, types) -> ReaxLists:
+    def lists(self, positions, cell, pbc, types, pairs=None) -> ReaxLists:
         lists = build_lists(positions, cell, pbc, types, self.params, self.control,
-                            elements=self.ff.elements, previous=self._lists)
+                            elements=self.ff.elements, previous=self._lists, pairs=pairs)
         self._lists = lists
         return lists
 
@@ -143,8 +144,11 @@ class ReaxFF:
         pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))
         cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, dtype=np.float64)
         types = self.types_of(symbols, source)
-        _check_overlaps(positions, cell, pbc, source)
-        lists = self.lists(positions, cell, pbc, types)
+        # one neighbour search serves the overlap check and the lists
+        pairs = find_pairs(positions, cell, pbc, types, self.params, self.control,
+                           overlap_distance=OVERLAP_DISTANCE, previous=self._lists)
+        _check_overlaps(positions, cell, pbc, source, pairs=pairs.overlap)
+        lists = self.lists(positions, cell, pbc, types, pairs)
         return self.evaluate_lists(positions, cell, pbc, lists, total_charge, charges)
 
     def evaluate_lists(self, positions, cell, pbc, lists, total_charge=0.0,
@@ -176,11 +180,14 @@ class ReaxFF:
         )
 
 
-def _check_overlaps(positions, cell, pbc, source, min_distance=0.1):
-    """Refuse atoms on top of each other (the potential is singular there)."""
-    from reaxgrad.md.neighbors import neighbor_pairs
+def _check_overlaps(positions, cell, pbc, source, min_distance=OVERLAP_DISTANCE, pairs=None):
+    """Refuse atoms on top of each other (the potential is singular there). pairs: the half
+    list within min_distance when a search already found it (``find_pairs``)."""
+    if pairs is None:
+        from reaxgrad.md.neighbors import neighbor_pairs
 
-    i, j, s = neighbor_pairs(positions, cell, pbc, min_distance, half=True)
+        pairs = neighbor_pairs(positions, cell, pbc, min_distance, half=True)
+    i, j, s = pairs
     if len(i):
         d = positions[j[0]] + s[0] @ cell - positions[i[0]]
         raise ValueError(

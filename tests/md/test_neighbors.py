@@ -7,7 +7,7 @@ import pytest
 from ase import Atoms
 from ase.neighborlist import neighbor_list as ase_neighbor_list
 
-from reaxgrad.md import neighbors
+from reaxgrad.md import _native, _nlist_c, neighbors
 from reaxgrad.md.space import complete_cell, pair_displacements, plane_spacings
 
 
@@ -262,3 +262,155 @@ def test_flat_free_molecules(coords):
     expected = {(a, b) for a in range(n) for b in range(a + 1, n)}
     assert {(int(a), int(b)) for a, b in zip(i, j)} == expected
     assert not np.any(s)
+
+
+# ---------------------------------------------------------------- compiled search and paths
+
+COMPILED = pytest.mark.skipif(not _nlist_c.available(), reason="no working C compiler")
+METHODS = ["numpy", pytest.param("all_pairs", marks=COMPILED),
+           pytest.param("cells", marks=COMPILED), "auto"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_path_gives_the_canonical_list(name, method):
+    """Exact set and order, (i, j, shift) ascending, whichever algorithm built it; larger
+    systems too (several atoms per bin), positions unwrapped."""
+    cell, pbc, n, cutoff = CASES[name]
+    rng = np.random.default_rng(abs(hash((name, method))) % 2**32)
+    for count, spread in ((n, 1.0), (3 * n, 2.5)):
+        positions = random_positions(rng, count, cell, spread) - 0.5 * cell.sum(axis=0)
+        expected = brute_force(positions, cell, pbc, cutoff)
+        i, j, s = neighbors.neighbor_pairs(positions, cell, pbc, cutoff, method=method)
+        assert i.dtype == j.dtype == s.dtype == np.int32
+        np.testing.assert_array_equal(np.column_stack([i, j, s]), expected)
+        half = neighbors.neighbor_pairs(positions, cell, pbc, cutoff, half=True, method=method)
+        keep = neighbors.half_pair_mask(expected[:, 0], expected[:, 1], expected[:, 2:])
+        np.testing.assert_array_equal(np.column_stack(half), expected[keep])
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("name", ["tiny_triclinic", "slab", "free", "triclinic"])
+def test_several_lists_by_type_from_one_search(name, method):
+    """Per-type cutoff tables (asymmetric, with pairs of types that take nothing), full and
+    half lists, against the brute-force list filtered by distance and types."""
+    cell, pbc, n, cutoff = CASES[name]
+    rng = np.random.default_rng(12)
+    positions = random_positions(rng, 2 * n, cell)
+    types = rng.integers(0, 3, len(positions))
+    table = cutoff * np.array([[0.5, 0.9, 0.0], [0.7, 0.3, 1.0], [-1.0, 0.6, 0.45]])
+    everything = brute_force(positions, cell, pbc, cutoff)
+    d = pair_displacements(positions, complete_cell(cell, pbc), everything[:, 0],
+                           everything[:, 1], everything[:, 2:])
+    r = np.linalg.norm(d, axis=1)
+    typed = everything[r <= table[types[everything[:, 0]], types[everything[:, 1]]]]
+    rep = neighbors.half_pair_mask(everything[:, 0], everything[:, 1], everything[:, 2:])
+    near = everything[(r <= 0.4 * cutoff) & rep]
+    lists = neighbors.pair_lists(positions, cell, pbc, [table, cutoff, 0.4 * cutoff],
+                                 half=[False, False, True], types=types, method=method)
+    for got, want in zip(lists, (typed, everything, near)):
+        np.testing.assert_array_equal(np.column_stack(got), want)
+
+
+@COMPILED
+def test_compiled_paths_agree_bit_for_bit_on_a_crystal():
+    """All pairs, cell list and NumPy give the same arrays on a small-cell crystal with a
+    10 A cutoff (many images, several wraps of the stencil)."""
+    cell = np.array([[2.52, 0.0, 0.0], [1.26, 2.18, 0.0], [1.26, 0.73, 2.06]])
+    positions = np.array([[0.0, 0.0, 0.0], [1.26, 0.73, 0.52]]) + 0.01
+    got = [np.column_stack(neighbors.neighbor_pairs(positions, cell, True, 10.0, method=m))
+           for m in ("all_pairs", "cells", "numpy")]
+    assert len(got[0]) > 1000
+    for other in got[1:]:
+        np.testing.assert_array_equal(other, got[0])
+
+
+@COMPILED
+def test_capacity_retry_on_dense_free_clusters():
+    """More pairs than the first buffer guess: the search runs again with room for all."""
+    rng = np.random.default_rng(13)
+    positions = rng.random((300, 3)) * 3.0  # dense: every pair within 5.2 A
+    _nlist_c._last_count.clear()
+    i, j, s = neighbors.neighbor_pairs(positions, None, False, 5.2)
+    assert len(i) == 300 * 299
+    np.testing.assert_array_equal(np.column_stack([i, j, s]),
+                                  brute_force(positions, np.zeros((3, 3)), (False,) * 3, 5.2))
+
+
+def test_padded_pairs_reuse_their_buffers():
+    cell, pbc, n, cutoff = CASES["triclinic"]
+    positions = random_positions(np.random.default_rng(14), n, cell)
+    plain, wide = neighbors.pair_lists(positions, cell, pbc, [cutoff, cutoff], half=True,
+                                       wide=[False, True], min_capacity=[0, 5000])
+    assert isinstance(wide, neighbors.PaddedPairs) and len(wide.i) >= 5000
+    i, j, s = wide.pairs()
+    assert i.dtype == np.int64 and s.dtype == np.float64
+    np.testing.assert_array_equal(np.column_stack([i, j, s]), np.column_stack(plain))
+    pi, pj, ps, mask = wide.padded(4096)
+    assert len(pi) == 4096 and np.shares_memory(pi, wide.i)
+    assert mask.sum() == wide.n and not pi[wide.n:].any() and not ps[wide.n:].any()
+    bi, _, _, bmask = wide.padded(len(wide.i) + 1)  # longer than the buffer: a copy
+    assert not np.shares_memory(bi, wide.i) and bmask.sum() == wide.n
+    with pytest.raises(ValueError):
+        wide.padded(wide.n - 1)
+
+
+def test_without_compiled_code_numpy_serves(monkeypatch):
+    monkeypatch.setenv("REAXGRAD_NATIVE", "0")
+    cell, pbc, n, cutoff = CASES["tiny_cell"]
+    positions = random_positions(np.random.default_rng(15), n, cell)
+    i, j, s = neighbors.neighbor_pairs(positions, cell, pbc, cutoff)
+    np.testing.assert_array_equal(np.column_stack([i, j, s]),
+                                  brute_force(positions, cell, pbc, cutoff))
+    with pytest.raises(RuntimeError):
+        neighbors.neighbor_pairs(positions, cell, pbc, cutoff, method="cells")
+
+
+# ---------------------------------------------------------------- the compile-and-cache runtime
+
+def _probe_source(tag):
+    return f"int probe_{tag}(int x) {{ return x + {len(tag)}; }}\n"
+
+
+@COMPILED
+def test_native_libraries_are_cached_on_disk(tmp_path, monkeypatch):
+    monkeypatch.setenv("REAXGRAD_CACHE_DIR", str(tmp_path))
+    lib = _native.load("probe", _probe_source("disk"))
+    assert lib.probe_disk(1) == 5
+    files = sorted((tmp_path / "native").glob("probe-*.so"))
+    assert len(files) == 1 and not list((tmp_path / "native").glob(".*"))  # no temporaries
+    stamp = files[0].stat().st_mtime_ns
+    _native._loaded.clear()  # a new process would find the file: no compile
+    assert _native.load("probe", _probe_source("disk")) is not None
+    assert files[0].stat().st_mtime_ns == stamp
+    _native.load("probe", _probe_source("other"))  # another source: another file
+    assert len(list((tmp_path / "native").glob("probe-*.so"))) == 2
+
+
+def _load_in_process(args):
+    cache, tag = args
+    import os
+
+    os.environ["REAXGRAD_CACHE_DIR"] = cache
+    from reaxgrad.md import _native as native
+
+    lib = native.load("probe", _probe_source(tag))
+    return None if lib is None else lib.probe_race(1)
+
+
+@COMPILED
+def test_concurrent_processes_compile_the_same_source(tmp_path):
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        got = pool.map(_load_in_process, [(str(tmp_path), "race")] * 4)
+    assert got == [5] * 4
+    assert len(list((tmp_path / "native").glob("probe-*.so"))) == 1
+    assert not list((tmp_path / "native").glob(".*"))
+
+
+def test_a_broken_compiler_falls_back_with_a_warning(tmp_path, monkeypatch):
+    monkeypatch.setenv("REAXGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CC", "false")
+    with pytest.warns(RuntimeWarning, match="using NumPy"):
+        assert _native.load("probe", _probe_source("broken")) is None
