@@ -610,7 +610,10 @@ class _Lowering:
         expr = Node("prim", (self.emit(x, tuple(lidx)), self.emit(y, tuple(ridx))),
                     out.aval.dtype, (mul_p, {}))
         loc = self.new_local(out.aval.dtype, inner)
-        self.k.body.append(Reduce(loc, expr, n if n > 1 or inner else None, o, "sum"))
+        if csz == 1:  # no contraction: an elementwise product (outer or batched)
+            self.k.body.append(Assign(loc, expr))
+        else:
+            self.k.body.append(Reduce(loc, expr, n if n > 1 or inner else None, o, "sum"))
         self.local_of[out] = loc
         self.k.cost += 2 * n
         if out in self.group.store:

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .kernel import CHUNK, Accum, Assign, Kernel, Node, Reduce, Store
+from .kernel import CHUNK, Accum, Assign, J, Kernel, Node, Reduce, Store
 
 CTYPES = {
     np.dtype(np.float64): "double",
@@ -23,7 +23,7 @@ CTYPES = {
 }
 _MATH = ("expm1", "exp", "log1p", "log", "sinh", "cosh", "tanh", "asin", "acos", "atan2", "atan",
          "sin", "cos", "tan", "sqrt", "fabs", "floor", "ceil", "rint", "pow")
-PAR_WORK = 1 << 15  # rows x cost above which a kernel runs on all threads
+PAR_WORK = 1 << 21  # rows x cost above which a kernel runs on all threads (~1 ms of work)
 
 PRELUDE = r"""#include <math.h>
 #include <stdint.h>
@@ -575,7 +575,10 @@ def render_kernel(k: Kernel, er: ExprRenderer) -> str:
         cost = max(1, k.cost)
         lines.append(f"    const int64_t n = {n};")
         lines.append(f"    const int64_t nchunks = (n + {CHUNK - 1}) / {CHUNK};")
-        lines.append(f"    #pragma omp parallel for schedule(static) num_threads(rg_nthreads()) "
+        # dynamic: a thread that starts late (a busy machine) takes fewer chunks; the
+        # chunks themselves, and so every sum, do not depend on which thread runs them
+        lines.append(f"    #pragma omp parallel for schedule(dynamic, 1) "
+                     f"num_threads(rg_nthreads()) "
                      f"if (rg_par && nchunks > 1 && n * {cost} >= {PAR_WORK})")
         lines.append("    for (int64_t c = 0; c < nchunks; c++) {")
         lines.append(f"        char W[{max(64, lay.nbytes)}] __attribute__((aligned(64)));")
@@ -634,23 +637,83 @@ def _simple(s) -> bool:
     return False
 
 
+def _wide(s):
+    """The trailing size of an elementwise statement looped over j (SIMD over j), or None."""
+    if isinstance(s, Assign) and s.local.size is not None and s.local.size > UNROLL:
+        return s.local.size
+    if isinstance(s, Store) and s.n is not None and s.n > UNROLL:
+        return s.n
+    return None
+
+
+def _reads_at_j(s, locs) -> bool:
+    """Does s read the locals in `locs` only at its own inner index j?"""
+    def walk(n):
+        if n.op == "read" and n.arg in locs and not (n.args and n.args[0] is J):
+            return False
+        return all(walk(a) for a in n.args)
+
+    return all(walk(e) for e in _stmt_exprs(s))
+
+
 def _loop_groups(body) -> list[list[int]]:
-    """Consecutive simple statements (at most PART) share one loop; others loop alone."""
-    groups, cur = [], []
+    """Loops over the rows of a block: consecutive simple statements (at most PART) share
+    one SIMD loop; consecutive wide statements of one size reading each other elementwise share
+    one loop over j; the others loop alone."""
+    groups, cur, kind, defined = [], [], None, set()
     for i, s in enumerate(body):
-        if _simple(s) and len(cur) < PART:
-            cur.append(i)
-            continue
-        if cur:
-            groups.append(cur)
-            cur = []
-        if _simple(s):
-            cur.append(i)
-        else:
+        w = _wide(s)
+        k = "simple" if _simple(s) else (("wide", w) if w is not None else None)
+        fits = (k is not None and k == kind and len(cur) < PART
+                and (kind == "simple" or _reads_at_j(s, defined)))
+        if not fits:
+            if cur:
+                groups.append(cur)
+            cur, kind, defined = [], k, set()
+        if k is None:
             groups.append([i])
+            kind = None
+            continue
+        cur.append(i)
+        if isinstance(s, Assign):
+            defined.add(s.local)
     if cur:
         groups.append(cur)
     return groups
+
+
+def _render_wide(er, lay, stmts, idxs, lines, crossing, size):
+    """Wide elementwise statements in one loop over j (SIMD) per row of the block."""
+    here: set = set()
+
+    def ref(loc, idx):
+        if loc in here:
+            return loc.name
+        if loc in lay.where:
+            return lay.ref(loc, idx)
+        return loc.name if idx is None else f"{loc.name}[{idx}]"
+
+    er.local_ref = ref
+    er.wrap_names = {}
+    er.j = "j"
+    bad = " reduction(|:bad)" if _wraps_in([e for s in stmts for e in _stmt_exprs(s)]) else ""
+    ind = "            "
+    lines.append("    for (int64_t kk = 0; kk < nb; kk++) {")
+    lines.append("        const int64_t k = kb + kk; (void) k;")
+    lines.append(f"        #pragma omp simd{bad}")
+    lines.append(f"        for (int64_t j = 0; j < {size}; j++) {{")
+    for sid, s in zip(idxs, stmts):
+        _hoist_wraps(er, _stmt_exprs(s), lines, ind, f"{sid}")
+        if isinstance(s, Assign):
+            loc = s.local
+            lines.append(f"{ind}const {ctype(loc.dtype)} {loc.name} = {er(s.expr)};")
+            here.add(loc)
+            if loc in crossing:
+                lines.append(f"{ind}{lay.ref(loc, 'j')} = {loc.name};")
+        else:
+            lines.append(f"{ind}b{s.buf.slot}[{er(s.offset)}] = {er(s.expr)};")
+    lines.append("        }")
+    lines.append("    }")
 
 
 def _render_part(er, k, lay, idxs, pname, u_index, acc_off, crossing) -> str:
@@ -680,7 +743,9 @@ def _render_part(er, k, lay, idxs, pname, u_index, acc_off, crossing) -> str:
         t = ctype(red.acc.dtype)
         lines.append(f"    {t} *restrict {name} = ({t} *) (W + {acc_off[name]});")
     lines.append("    int64_t bad = 0;")
-    if len(stmts) == 1 and not _simple(stmts[0]):
+    if _wide(stmts[0]) is not None:
+        _render_wide(er, lay, stmts, idxs, lines, crossing, _wide(stmts[0]))
+    elif len(stmts) == 1 and not _simple(stmts[0]):
         er.local_ref = lambda loc, idx: lay.ref(loc, idx) if loc in lay.where else (
             loc.name if idx is None else f"{loc.name}[{idx}]")
         _row_stmt(er, lay, stmts[0], lines, "    ", idxs[0])

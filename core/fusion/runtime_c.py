@@ -27,11 +27,14 @@ from pathlib import Path
 import numpy as np
 
 BASE_FLAGS = ("-O2", "-ftree-loop-vectorize", "-fvect-cost-model=dynamic",
-              "--param=vect-epilogues-nomask=0", "--param=max-combine-insns=2", "-fPIC", "-shared",
-              "-std=gnu11", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math",
-              "-fwrapv", "-w")
+              "--param=vect-epilogues-nomask=0", "--param=max-combine-insns=2", "-fno-ipa-cp",
+              "-fPIC", "-shared", "-std=gnu11", "-ffp-contract=off", "-fno-math-errno",
+              "-fno-trapping-math", "-fwrapv", "-w")
 # -O2 with loop vectorization (SIMD loops over blocks of rows), without vectorized epilogues
 # and with a cheaper instruction combiner: a third of -O3's compile time for the same speed.
+# -fno-ipa-cp: GCC 12's interprocedural constant propagation miscompiles the part functions
+# that share a kernel's block workspace (wrong values in tests/forcefields test_charges
+# jit(vmap(grad)); found by bisecting optimization flags).
 # -ffp-contract=off: no fused multiply-adds, so every operation rounds as NumPy's does;
 # -fno-math-errno, -fno-trapping-math: math functions have no side effects, so that SIMD loops
 # may call them and evaluate both sides of a select (values unchanged); -fwrapv: integer

@@ -1,5 +1,6 @@
-"""Engine benchmark (not a test): hand-written NumPy vs reaxgrad eager vs reaxgrad jit (vs JAX
-jit on CPU when installed), timed in the same run. Prints seconds per call and ratios.
+"""Engine benchmark (not a test): hand-written NumPy vs reaxgrad eager vs reaxgrad jit on the
+interpreter and on the fusing backend (generated C, when a compiler is found) vs JAX jit on
+CPU when installed, timed in the same run. Prints seconds per call and ratios.
 
     python scripts/bench/engine.py [--quick]
 """
@@ -12,6 +13,17 @@ import numpy as np
 
 import reaxgrad.core as rg
 import reaxgrad.core.numpy as rnp
+from reaxgrad.core.executors import available_backends
+
+FUSED = "fused" in available_backends()
+
+
+def jits(fn, **kw):
+    """{column: jitted fn} for the executors available here."""
+    out = {"reaxgrad jit": rg.jit(fn, backend="interpreter", **kw)}
+    if FUSED:
+        out["reaxgrad fused"] = rg.jit(fn, backend="fused", **kw)
+    return out
 
 try:
     import jax
@@ -50,10 +62,12 @@ def _block(out):
 
 def report(name, results, base="numpy"):
     ref = results[base]
+    jx = results.get("jax jit")
     print(f"\n{name}")
     for key, t in results.items():
         ratio = t / ref
-        print(f"  {key:<18s} {t * 1e3:10.4f} ms   {ratio:7.2f}x {base}")
+        vs_jax = f"   {t / jx:7.2f}x jax" if jx else ""
+        print(f"  {key:<18s} {t * 1e3:10.4f} ms   {ratio:7.2f}x {base}{vs_jax}")
 
 
 # ---- SELU on 10^6 elements ----------------------------------------------------------------------
@@ -70,12 +84,13 @@ def selu_rg(x):
 
 def bench_selu(n):
     x = np.random.default_rng(0).normal(size=n)
-    res = {"numpy": timeit(selu_np, x), "reaxgrad eager": timeit(selu_rg, x),
-           "reaxgrad jit": timeit(rg.jit(selu_rg), x)}
+    res = {"numpy": timeit(selu_np, x), "reaxgrad eager": timeit(selu_rg, x)}
+    for key, f in jits(selu_rg).items():
+        np.testing.assert_allclose(f(x), selu_np(x), rtol=1e-12, atol=1e-15)
+        res[key] = timeit(f, x)
     if jax is not None:
         f = jax.jit(lambda x: LAM * jjnp.where(x > 0, x, ALPHA * jjnp.exp(x) - ALPHA))
         res["jax jit"] = timeit(f, jjnp.asarray(x))
-    np.testing.assert_allclose(rg.jit(selu_rg)(x), selu_np(x), rtol=1e-12)
     report(f"SELU, {n} elements", res)
     return res
 
@@ -115,13 +130,13 @@ def bench_lj(n):
         e, g = rg.value_and_grad(lambda q: lj_energy(q, rnp, eye, offdiag))(p)
         return e, -g
 
-    rg_jit = rg.jit(rg_ef)
     e_ref, f_ref = lj_numpy(pos)
-    e1, f1 = rg_jit(pos)
-    np.testing.assert_allclose(e1, e_ref, rtol=1e-10)
-    np.testing.assert_allclose(f1, f_ref, rtol=1e-8, atol=1e-8)
-    res = {"numpy": timeit(lj_numpy, pos), "reaxgrad eager": timeit(rg_ef, pos),
-           "reaxgrad jit": timeit(rg_jit, pos)}
+    res = {"numpy": timeit(lj_numpy, pos), "reaxgrad eager": timeit(rg_ef, pos)}
+    for key, f in jits(rg_ef).items():
+        e1, f1 = f(pos)
+        np.testing.assert_allclose(e1, e_ref, rtol=1e-10)
+        np.testing.assert_allclose(f1, f_ref, rtol=1e-8, atol=1e-8)
+        res[key] = timeit(f, pos)
     if jax is not None:
         je, jo = jjnp.asarray(eye), jjnp.asarray(offdiag)
         jf = jax.jit(lambda p: (lambda e, g: (e, -g))(
@@ -149,10 +164,10 @@ def bench_per_example(n, d=64):
         return (s - y)[:, None] * x
 
     per_ex = rg.vmap(rg.grad(lambda w, xi, yi: loss(w, xi, yi, rnp)), in_axes=(None, 0, 0))
-    per_ex_jit = rg.jit(per_ex)
-    np.testing.assert_allclose(per_ex_jit(w, x, y), numpy_grads(w, x, y), rtol=1e-10, atol=1e-12)
-    res = {"numpy": timeit(numpy_grads, w, x, y), "reaxgrad eager": timeit(per_ex, w, x, y),
-           "reaxgrad jit": timeit(per_ex_jit, w, x, y)}
+    res = {"numpy": timeit(numpy_grads, w, x, y), "reaxgrad eager": timeit(per_ex, w, x, y)}
+    for key, f in jits(per_ex).items():
+        np.testing.assert_allclose(f(w, x, y), numpy_grads(w, x, y), rtol=1e-10, atol=1e-12)
+        res[key] = timeit(f, w, x, y)
     if jax is not None:
         jf = jax.jit(jax.vmap(jax.grad(lambda w, xi, yi: loss(w, xi, yi, jjnp)),
                               in_axes=(None, 0, 0)))
@@ -173,16 +188,17 @@ def ten_ops(x, y, xp):
 
 def bench_dispatch():
     x, y = np.random.default_rng(3).random((2, 10))
-    f = rg.jit(lambda x, y: ten_ops(x, y, rnp))
     res = {"numpy": timeit(lambda x, y: ten_ops(x, y, np), x, y),
-           "reaxgrad eager": timeit(lambda x, y: ten_ops(x, y, rnp), x, y),
-           "reaxgrad jit": timeit(f, x, y)}
+           "reaxgrad eager": timeit(lambda x, y: ten_ops(x, y, rnp), x, y)}
+    for key, f in jits(lambda x, y: ten_ops(x, y, rnp)).items():
+        res[key] = timeit(f, x, y)
     if jax is not None:
         jf = jax.jit(lambda x, y: ten_ops(x, y, jjnp))
         res["jax jit"] = timeit(jf, jjnp.asarray(x), jjnp.asarray(y))
     report("dispatch: cached jit call of a 10-op function on 10-element arrays", res)
-    print(f"  reaxgrad jit dispatch: {res['reaxgrad jit'] * 1e6:.1f} us per call "
-          f"(target < 30 us)")
+    for key in ("reaxgrad jit", "reaxgrad fused"):
+        if key in res:
+            print(f"  {key} dispatch: {res[key] * 1e6:.1f} us per call (target <= 10 us)")
     return res
 
 
@@ -190,14 +206,28 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
     args = ap.parse_args()
-    print(f"numpy {np.__version__}; jax {jax.__version__ if jax else 'not installed'}")
-    bench_selu(10**5 if args.quick else 10**6)
+    import os
+
+    threads = os.environ.get("REAXGRAD_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "all"
+    print(f"numpy {np.__version__}; jax {jax.__version__ if jax else 'not installed'}; "
+          f"fused backend {'available' if FUSED else 'not available (no C compiler)'}; "
+          f"{os.cpu_count()} cores, threads: {threads}")
+    selu = bench_selu(10**5 if args.quick else 10**6)
     lj = bench_lj(200 if args.quick else 1000)
-    bench_per_example(100 if args.quick else 1000)
-    bench_dispatch()
+    pex = bench_per_example(100 if args.quick else 1000)
+    disp = bench_dispatch()
     ratio = lj["reaxgrad jit"] / lj["numpy"]
     print(f"\nLJ target (jit no slower than hand-written NumPy): {ratio:.2f}x "
           f"{'met' if ratio <= 1.0 else 'NOT met'}")
+    if FUSED and jax is not None:
+        print("\nfused backend vs JAX-CPU (targets: SELU, vmap(grad) <= 1.5x; LJ <= 1.0x; "
+              "dispatch <= 10 us):")
+        for name, res, target in (("SELU", selu, 1.5), ("vmap(grad)", pex, 1.5),
+                                  ("LJ energy+forces", lj, 1.0)):
+            r = res["reaxgrad fused"] / res["jax jit"]
+            print(f"  {name:<18s} {r:6.2f}x  {'met' if r <= target else 'NOT met'}")
+        us = disp["reaxgrad fused"] * 1e6
+        print(f"  {'dispatch':<18s} {us:6.1f} us {'met' if us <= 10 else 'NOT met'}")
 
 
 if __name__ == "__main__":
