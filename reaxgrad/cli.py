@@ -14,7 +14,6 @@ def _info(args) -> int:
     import scipy
 
     from reaxgrad.core.backend import cupy_module
-    from reaxgrad.core.executors import EXECUTORS
 
     lines = [
         f"reaxgrad {__version__}",
@@ -38,10 +37,35 @@ def _info(args) -> int:
         lines.append("cupy     not installed")
     gpu = cupy_module()
     lines.append(f"GPU      {'found' if gpu is not None else 'not found'}")
-    lines.append(f"backend  {'cupy' if gpu is not None else 'numpy'} "
-                 f"(jit executors: {', '.join(sorted(EXECUTORS))})")
+    lines += _jit_backend_lines(gpu is not None)
     print("\n".join(lines))
     return 0
+
+
+def _jit_backend_lines(gpu: bool) -> list[str]:
+    """What `jit` runs on here: the active executor, how it was chosen, its compiler and cache."""
+    import os
+
+    from reaxgrad.core.executors import ENV_VAR, available_backends, resolve_backend
+    from reaxgrad.core.fusion import runtime_c, runtime_cuda
+
+    active = resolve_backend(None)
+    how = f"from {ENV_VAR}" if os.environ.get(ENV_VAR, "").strip() not in ("", "auto") else \
+        "automatic"
+    lines = [f"backend  {'cupy' if gpu else 'numpy'} arrays; jit executor: {active} ({how}); "
+             f"available: {', '.join(available_backends())}"]
+    if runtime_c.available():
+        cc = runtime_c.compiler()
+        ident, flags = runtime_c._probe_compiler(cc)
+        features = [f for f, on in (("OpenMP", "-fopenmp" in flags),
+                                    ("-march=native", "-march=native" in flags),
+                                    ("libmvec SIMD math", any(f.startswith("-DRG_MVEC")
+                                                              for f in flags))) if on]
+        lines.append(f"fused C  {ident.split(' | ')[0]} ({', '.join(features) or 'plain'}); "
+                     f"kernel cache {runtime_c.cache_dir()}")
+    lines.append(f"fused GPU {'CuPy RawKernel on the GPU' if gpu else 'no GPU'}; nvcc "
+                 f"{'found' if runtime_cuda.nvcc() else 'not found'}")
+    return lines
 
 
 def _demo(args) -> int:
