@@ -104,11 +104,17 @@ float atan2f(float, float);
 #endif
 
 typedef union { double d; float f; int64_t i; int32_t i32; uint8_t b; } rg_u;
+#define RG_HIDDEN __attribute__((visibility("hidden")))
 
-static int rg_par = 1;      /* 0 after fork in a child process: run serially */
-static int rg_threads = 0;  /* 0: the OpenMP default */
+#ifndef RG_UNIT  /* the settings live in one unit when the source is compiled in parts */
+RG_HIDDEN int rg_par = 1;      /* 0 after fork in a child process: run serially */
+RG_HIDDEN int rg_threads = 0;  /* 0: the OpenMP default */
 void rg_set_parallel(int on) { rg_par = on; }
 void rg_set_threads(int n) { rg_threads = n; }
+void *rg_probe(void *list, int64_t i) { return RG_DATA(list, i); }
+#else
+extern RG_HIDDEN int rg_par, rg_threads;
+#endif
 static inline int rg_nthreads(void) {
 #ifdef _OPENMP
     return rg_threads > 0 ? rg_threads : omp_get_max_threads();
@@ -116,8 +122,6 @@ static inline int rg_nthreads(void) {
     return 1;
 #endif
 }
-void *rg_probe(void *list, int64_t i) { return RG_DATA(list, i); }
-
 static inline int64_t rg_wrap(int64_t i, int64_t n, int64_t *err) {
     if (i < 0) i += n;
     if (i < 0 || i >= n) { *err = 1; return 0; }
@@ -534,7 +538,7 @@ def render_kernel(k: Kernel, er: ExprRenderer) -> str:
     each, called per block of rows)."""
     er.local_ref = None
     er.wrap_names = {}
-    head = [f"static void {k.name}(void **restrict B, const int64_t *restrict Z, "
+    head = [f"RG_HIDDEN void {k.name}(void **restrict B, const int64_t *restrict Z, "
             f"int64_t *restrict err) {{", "    (void) Z; (void) err;"]
     lines = []
     for slot in sorted(k.buffers):
@@ -882,12 +886,40 @@ def render_program(kernels: list[Kernel], segments: list[list[Kernel]], n_slots:
     """The translation unit: prelude, helpers, kernels, and the segment entry points."""
     er = ExprRenderer()
     bodies = [render_kernel(k, er) for k in kernels]
-    parts = [PRELUDE, "\n".join(er.helpers.values()), *bodies]
+    protos = "\n".join(f"RG_HIDDEN void {k.name}(void **restrict B, const int64_t *restrict Z, "
+                       f"int64_t *restrict err);" for k in kernels)
+    parts = [PRELUDE, protos, "\n".join(er.helpers.values()), SPLIT_PRELUDE]
+    for b in bodies:  # kernels are independent: the runtime may compile them in parallel
+        parts += [b, SPLIT]
     for i, seg in enumerate(segments):
         parts.append(_entries(f"seg{i}", seg, n_slots, sizes_slot, err_slot))
     for k in kernels:  # one entry per kernel, for profiling
         parts.append(_entries(f"kern_{k.name}", [k], n_slots, sizes_slot, err_slot))
     return "\n\n".join(parts) + "\n"
+
+
+SPLIT_PRELUDE = "/* @@rg end of prelude@@ */"
+SPLIT = "/* @@rg split@@ */"
+
+
+def split_units(source: str, n: int) -> list[str]:
+    """The translation unit as up to n units of about equal size (each with the prelude), for
+    compiling in parallel; linked together they equal the whole."""
+    if SPLIT_PRELUDE not in source or n <= 1:
+        return [source]
+    prelude, rest = source.split(SPLIT_PRELUDE, 1)
+    pieces = [p for p in rest.split(SPLIT) if p.strip()]
+    total = sum(len(p) for p in pieces)
+    units, cur, size = [], [], 0
+    for p in pieces:
+        cur.append(p)
+        size += len(p)
+        if size >= total / n and len(units) < n - 1:
+            units.append(cur)
+            cur, size = [], 0
+    if cur:
+        units.append(cur)
+    return [prelude + "\n".join(u) for u in units]
 
 
 def _entries(name: str, kernels: list[Kernel], n_slots: int, sizes_slot: int,

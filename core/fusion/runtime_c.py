@@ -184,6 +184,13 @@ def library_key(source: str) -> tuple[str, str, tuple[str, ...]]:
     return h.hexdigest()[:32], cc, flags
 
 
+SPLIT_LINES = 3000  # sources longer than this compile as parallel units, one per core (<= 8)
+
+
+def _jobs(source: str) -> int:
+    return min(os.cpu_count() or 1, 8) if source.count("\n") > SPLIT_LINES else 1
+
+
 def build(source: str) -> Path:
     """Path of the shared library for `source`, compiling it if no cached copy exists."""
     key, cc, flags = library_key(source)
@@ -198,17 +205,40 @@ def build(source: str) -> Path:
         f.write(source)
     tmp_so = tmp_c[:-2] + ".so"
     t0 = time.perf_counter()
+    leftovers = [tmp_so]
     try:
         libs = [f for f in flags if f.startswith("-l")]
-        opts = [f for f in flags if not f.startswith("-l")]
-        r = _run([cc, *opts, tmp_c, "-o", tmp_so, *libs, "-lm"])
+        opts = [f for f in flags if not f.startswith("-l") and f != "-shared"]
+        from .render_c import split_units
+
+        units = split_units(source, _jobs(source))
+        procs, objs = [], []
+        for i, unit in enumerate(units):
+            src_i = tmp_c if len(units) == 1 else f"{tmp_c[:-2]}-{i}.c"
+            if src_i != tmp_c:
+                with open(src_i, "w") as f:
+                    f.write(unit)
+                leftovers.append(src_i)
+            obj = f"{src_i[:-2]}.o"
+            leftovers.append(obj)
+            objs.append(obj)
+            unit_flag = ["-DRG_UNIT"] if i > 0 else []
+            procs.append(subprocess.Popen([cc, *opts, *unit_flag, "-c", src_i, "-o", obj],
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          text=True))
+        for proc in procs:
+            _out, errs = proc.communicate()
+            if proc.returncode != 0:
+                raise CompilerError(f"{cc} failed on the generated kernels ({tmp_c}):\n"
+                                    f"{errs[-4000:]}")
+        r = _run([cc, "-shared", *[f for f in opts if f in ("-fopenmp", "-fPIC")], *objs,
+                  "-o", tmp_so, *libs, "-lm"])
         if r.returncode != 0:
-            raise CompilerError(f"{cc} failed on the generated kernels ({tmp_c}):\n"
-                                f"{r.stderr[-4000:]}")
+            raise CompilerError(f"linking the generated kernels failed:\n{r.stderr[-4000:]}")
         os.replace(tmp_so, path)  # atomic: concurrent builders each install a complete file
         os.replace(tmp_c, d / f"{key}.c")
     finally:
-        for leftover in (tmp_so,):
+        for leftover in leftovers:
             if os.path.exists(leftover):
                 os.unlink(leftover)
     dt = time.perf_counter() - t0

@@ -341,3 +341,20 @@ def test_cuda_launch_on_a_gpu():
     want = rc.jit(f, backend="interpreter")(pos)
     conforms(cupy.asnumpy(got[0]), want[0])
     conforms(cupy.asnumpy(got[1]), want[1])
+
+
+def test_large_sources_compile_as_parallel_units(tmp_path, monkeypatch):
+    monkeypatch.setenv("REAXGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(runtime_c, "_jobs", lambda source: 3)
+    monkeypatch.setattr(runtime_c, "_loaded", {})  # compile again, here
+    f, pos = _energy_program()
+    plan = Plan(rc.jit(f, backend="interpreter").lower(pos))
+    assert len(plan.kernels) >= 3
+    from reaxgrad.core.fusion.render_c import split_units
+
+    assert len(split_units(plan.source, 3)) == 3
+    got = rc.jit(f, backend="fused")(pos)
+    want = rc.jit(f, backend="interpreter")(pos)
+    conforms(got[0], want[0])
+    conforms(got[1], want[1])
+    assert len(list(tmp_path.glob("*.so"))) == 1
