@@ -99,9 +99,12 @@ def compile_program(p: Program):
     plan = Plan(p)
     if not plan.kernels:
         return interpreter.compile_program(p)
-    if runtime_c.available():
+    try:
         run = _make_runner(plan, runtime_c.load(plan.source))
-    else:  # pragma: no cover - exercised only where no C compiler exists
+    except (runtime_c.CompilerError, OSError) as exc:
+        # no usable compiler here: run this program on the interpreter (said once)
+        _notice(f"reaxgrad: fused kernels unavailable ({str(exc).splitlines()[0]}); "
+                f"jit runs on the NumPy interpreter")
         run = interpreter.compile_program(p)
     cupy_type = _cupy_ndarray()
     if cupy_type is None:
@@ -120,6 +123,18 @@ def compile_program(p: Program):
     run_any.plan = plan
     run_any.source = getattr(run, "source", "")
     return run_any
+
+
+_said: set = set()
+
+
+def _notice(message: str) -> None:
+    """A one-line notice on stderr, once per process."""
+    if message not in _said:
+        _said.add(message)
+        import sys
+
+        print(message, file=sys.stderr)
 
 
 def _cupy_ndarray():
