@@ -268,6 +268,8 @@ def load(source: str) -> ctypes.CDLL:
         n = os.environ.get("REAXGRAD_NUM_THREADS")
         if n:
             lib.rg_set_threads(int(n))
+        if _in_forked_child:
+            lib.rg_set_parallel(0)
         _loaded[key] = lib
         return lib
 
@@ -279,8 +281,14 @@ def set_num_threads(n: int) -> None:
         lib.rg_set_threads(int(n))
 
 
+_in_forked_child = False
+
+
 def _after_fork_in_child():
-    # OpenMP thread pools do not survive fork: children run kernels serially
+    # OpenMP thread pools do not survive fork: children run kernels serially (also those of
+    # libraries they load later)
+    global _in_forked_child
+    _in_forked_child = True
     for lib in _loaded.values():
         lib.rg_set_parallel(0)
 
