@@ -437,7 +437,10 @@ def _dt(glob, v):
 
 
 def _raise_index(S):
+    code = int(S[1][0])
     S[1][0] = 0
+    if code == 2:
+        raise MemoryError("a fused kernel could not allocate its block workspace")
     raise FusedIndexError("index out of bounds in a gather or scatter of a fused kernel "
                           "(jit backend 'fused')")
 

@@ -22,7 +22,9 @@ import numpy as np
 
 from ..ir import Literal, Var
 
-SMALL_DIM = 16  # dimensions up to this size are compile-time constants, larger ones runtime sizes
+SMALL_DIM = 8  # dimensions up to this size are compile-time constants in index arithmetic
+# (row counts, index bounds and integer literals are always runtime values: the source of a
+# program is the same for every structure and list capacity with the same small dimensions)
 CHUNK = 512  # rows per chunk (fixed, so that reductions repeat bitwise on any thread count)
 
 SUPPORTED_DTYPES = frozenset(
@@ -274,6 +276,11 @@ class ProgramLayout:
         n = int(n)
         if n <= SMALL_DIM:
             return const(n)
+        return self.size(n)
+
+    def size(self, n: int) -> Node:
+        """A runtime size (Z[i]), whatever its value."""
+        n = int(n)
         node = self._size_nodes.get(n)
         if node is None:
             node = self._size_nodes[n] = Node("size", dtype=I64, arg=len(self.sizes))
@@ -395,9 +402,9 @@ class _Lowering:
     def emit(self, x, idx) -> Node:
         if isinstance(x, Literal):
             v = x.val.item() if hasattr(x.val, "item") else x.val
-            if x.aval.dtype.kind in "iu" and v > SMALL_DIM:
-                # large integers (sizes, strides) are runtime values, as sizes are
-                n = self.layout.dim(v)
+            if x.aval.dtype.kind in "iu" and v >= 2:
+                # integers (sizes, strides, offsets) are runtime values, as sizes are
+                n = self.layout.size(v)
                 return n if x.aval.dtype == I64 else Node("cast", (n,), x.aval.dtype)
             return const(v, x.aval.dtype)
         loc = self.local_of.get(x)
@@ -485,7 +492,7 @@ class _Lowering:
         if name == "gather":
             xv, iv = e.inputs
             r = iv.aval.ndim
-            bound = self.layout.dim(xv.aval.shape[0])
+            bound = self.layout.size(xv.aval.shape[0])
             if r and idx[0] is K and self.in_body:
                 # the row's indices, wrapped and bounds-checked once per row
                 key = (iv, xv.aval.shape[0])
@@ -630,7 +637,7 @@ class _Lowering:
         # indices, wrapped and bounds-checked, recorded per row
         idx_buf = self.scratch(n_rows * per_row, I64)
         ival = self.emit(iv, self.row_index(iv.aval.shape))
-        wrapped = Node("wrap", (_as_i64(ival), self.layout.dim(m)), I64)
+        wrapped = Node("wrap", (_as_i64(ival), self.layout.size(m)), I64)
         inner_i = len(iv.aval.shape) > 1
         self.k.body.append(Store(idx_buf, iadd(imul(K, const(per_row)), J if inner_i else
                                                const(0)), wrapped, per_row if inner_i else None))
@@ -648,14 +655,14 @@ class _Lowering:
             operand_expr = self.emit(operand, self.unravel(R, operand.aval.shape))
         mode = "sum_then_add" if (out.aval.dtype.kind == "f" and width <= 16) else "add_into"
         self.k.scatters.append(Scatter(self.buffer(out, "out"), operand_expr, idx_buf, upd_buf,
-                                       per_row, width, self.layout.dim(m), mode,
+                                       per_row, width, self.layout.size(m), mode,
                                        out.aval.dtype))
 
 
 def lower_group(group, lazy: dict, layout: ProgramLayout, name: str) -> Kernel:
     """The kernel description of a scheduled group (see schedule.py)."""
     k = Kernel(name)
-    k.rows = layout.dim(group.rows) if group.rows is not None else None
+    k.rows = layout.size(group.rows) if group.rows is not None else None
     low = _Lowering(k, group, lazy, layout)
     for e in group.eqns:
         low.lower_eqn(e)

@@ -29,6 +29,7 @@ PRELUDE = r"""#include <math.h>
 #include <stdint.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -306,6 +307,8 @@ def render_stmt(er: ExprRenderer, s, out: list, ind: str):
 # ---- rows: blocks of BLOCK rows, one SIMD loop per statement ------------------------------------
 
 BLOCK = 64  # rows per block: every row value lives in a BLOCK-long array (L1-resident)
+BLOCK_ELEMENTS = 4096  # fewer rows per block when values have long trailing axes
+W_STACK = 1 << 18  # block workspaces above this many bytes go on the heap
 UNROLL = 8  # trailing sizes up to this are unrolled (SIMD over rows); larger ones SIMD over j
 
 
@@ -345,7 +348,8 @@ class _RowLayout:
     """Block arrays for the row values of a kernel body, at offsets in a per-thread workspace
     `W`; an array is reused once the value it holds is dead."""
 
-    def __init__(self, body, keep=lambda loc: True):
+    def __init__(self, body, keep=lambda loc: True, block=BLOCK):
+        self.block = block
         self.where: dict = {}  # Local -> (array name, kind, size)
         self.arrays: dict = {}  # name -> (ctype, offset in bytes)
         self.nbytes = 0
@@ -367,7 +371,7 @@ class _RowLayout:
                 else:
                     name = f"r{len(self.arrays)}"
                     self.arrays[name] = (key[0], self.nbytes)
-                    nbytes = BLOCK * size * np.dtype(loc.dtype).itemsize
+                    nbytes = block * size * np.dtype(loc.dtype).itemsize
                     self.nbytes += -(-nbytes // 64) * 64
                 self.where[loc] = (name, kind, size)
             for e in _stmt_exprs(s):
@@ -387,7 +391,7 @@ class _RowLayout:
         if kind == "s":
             return f"{name}[kk]"
         if kind == "soa":
-            return f"{name}[({idx}) * {BLOCK} + kk]"
+            return f"{name}[({idx}) * {self.block} + kk]"
         return f"{name}[kk * {size} + ({idx})]"
 
 
@@ -559,7 +563,12 @@ def render_kernel(k: Kernel, er: ExprRenderer) -> str:
                 d = _defined_at(k.body, loc)
                 if d is not None and group_of[d] != group_of[i]:
                     crossing.add(loc)
-        lay = _RowLayout(k.body, keep=crossing.__contains__)
+        widest = max([(st.local.size or 1) for st in k.body if isinstance(st, (Assign, Reduce))]
+                     + [red.size for red in k.reductions] + [1])
+        block = BLOCK
+        while block > 1 and block * widest > BLOCK_ELEMENTS:
+            block //= 2
+        lay = _RowLayout(k.body, keep=crossing.__contains__, block=block)
         acc_off = {red.acc.name: lay.alloc(red.size * np.dtype(red.acc.dtype).itemsize)
                    for red in k.reductions}
         uniform = [s.local for s in k.prologue if isinstance(s, Assign)]
@@ -585,7 +594,11 @@ def render_kernel(k: Kernel, er: ExprRenderer) -> str:
                      f"num_threads(rg_nthreads()) "
                      f"if (rg_par && nchunks > 1 && n * {cost} >= {PAR_WORK})")
         lines.append("    for (int64_t c = 0; c < nchunks; c++) {")
-        lines.append(f"        char W[{max(64, lay.nbytes)}] __attribute__((aligned(64)));")
+        if lay.nbytes <= W_STACK:
+            lines.append(f"        char W[{max(64, lay.nbytes)}] __attribute__((aligned(64)));")
+        else:  # a large workspace: the heap (thread stacks may be small)
+            lines.append(f"        char *W = (char *) aligned_alloc(64, {lay.nbytes});")
+            lines.append("        if (!W) { *err = 2; continue; }")
         lines.append("        int64_t bad = 0;")
         for red in k.reductions:
             t = ctype(red.acc.dtype)
@@ -595,8 +608,8 @@ def render_kernel(k: Kernel, er: ExprRenderer) -> str:
                          f"{red.acc.name}[o] = {init};")
         lines.append(f"        const int64_t kend = (c + 1) * {CHUNK} < n ? "
                      f"(c + 1) * {CHUNK} : n;")
-        lines.append(f"        for (int64_t kb = c * {CHUNK}; kb < kend; kb += {BLOCK}) {{")
-        lines.append(f"            const int64_t nb = kend - kb < {BLOCK} ? kend - kb : {BLOCK};")
+        lines.append(f"        for (int64_t kb = c * {CHUNK}; kb < kend; kb += {block}) {{")
+        lines.append(f"            const int64_t nb = kend - kb < {block} ? kend - kb : {block};")
         for pname in calls:
             lines.append(f"            {pname}(B, Z, U, W, kb, nb, &bad);")
         lines.append("        }")
@@ -604,6 +617,8 @@ def render_kernel(k: Kernel, er: ExprRenderer) -> str:
         for red in k.reductions:
             lines.append(f"        for (int64_t o = 0; o < {red.size}; o++) "
                          f"b{red.partial.slot}[c * {red.size} + o] = {red.acc.name}[o];")
+        if lay.nbytes > W_STACK:
+            lines.append("        free(W);")
         lines.append("    }")
         for red in k.reductions:
             t = ctype(red.acc.dtype)

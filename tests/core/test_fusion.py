@@ -358,3 +358,19 @@ def test_large_sources_compile_as_parallel_units(tmp_path, monkeypatch):
     conforms(got[0], want[0])
     conforms(got[1], want[1])
     assert len(list(tmp_path.glob("*.so"))) == 1
+
+
+def test_values_with_long_trailing_axes_use_short_blocks():
+    """Rows of 4,000 elements each (here: 8 vmapped examples): the block of rows shrinks and a
+    large block workspace goes on the heap (40 live row values would be 80 MB per block of 64)."""
+    x = np.random.default_rng(6).normal(size=(8, 4000))
+
+    def f(row):
+        vals = [jnp.sin(row * (1.0 + 0.1 * i)) for i in range(40)]
+        acc = vals[0]
+        for v in vals[1:]:
+            acc = acc * 0.5 + v
+        return acc + sum(vals[::-1])
+
+    got, want = both(rc.vmap(f), x)
+    conforms(got, want)
