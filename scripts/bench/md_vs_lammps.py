@@ -31,8 +31,14 @@ on 2 shared cores reaxgrad needed 73 s to build lists, compile and evaluate once
 8.4 M far-pair entries), so 30 steps take 20-50 minutes; LAMMPS 1 thread: ~2.7 s/step.
 ``--profile n`` runs cProfile over one reaxgrad step of the n x n x n crystal.
 
-Threads: reaxgrad's NumPy work runs on one core. OPENBLAS_NUM_THREADS and OMP_WAIT_POLICY
-default to 1 and PASSIVE here (see below); set them in the environment to override.
+Measured on 2 shared cores (load 3-6 from other work, so LAMMPS's 2 threads never got a free
+core: compare CPU seconds per step), reaxgrad / LAMMPS 1 thread, CPU time, at 58 / 464 /
+3,712 / 7,250 atoms: interpreter executor 1.4x / 4.4x / 11x / 14x; fused executor 0.6x /
+1.1x / 2.8x / 3.5x (3,712 atoms, fused: 0.56 s kernels, 0.33 s QEq CG in SciPy per step).
+
+Threads: with the interpreter executor reaxgrad's NumPy work runs on one core;
+REAXGRAD_JIT_BACKEND=fused runs generated C kernels (OpenMP) instead. OPENBLAS_NUM_THREADS
+and OMP_WAIT_POLICY default to 1 and PASSIVE here (see below); set them to override.
 """
 from __future__ import annotations
 
@@ -87,6 +93,16 @@ class TimedForces(TrajectoryForces):
 
 
 # ---------------------------------------------------------------- reaxgrad
+
+
+def jit_executor() -> str:
+    """The executor reaxgrad's jit uses here (interpreter or fused)."""
+    try:
+        from reaxgrad.core.executors import resolve_backend
+
+        return resolve_backend(None)
+    except ImportError:
+        return "interpreter"
 
 
 def reaxgrad_md(atoms, ffield, *, steps, warmup, dt, temperature, seed=1):
@@ -203,6 +219,9 @@ def lammps_md(system, ffield, *, threads=1, replicate=(1, 1, 1), steps=30, warmu
 
 
 def ethanol_single_point(threads, repeats=200, lammps_steps=2000, dt=0.25):
+    """Per-call times of one ethanol molecule. The reaxgrad calls are interleaved (one of each
+    per round) so that they share the machine's load; wall-clock minimum and median and the
+    median CPU time (this process, all threads) are reported."""
     from ase.build import molecule
 
     atoms = molecule("CH3CH2OH")
@@ -210,40 +229,55 @@ def ethanol_single_point(threads, repeats=200, lammps_steps=2000, dt=0.25):
     symbols = atoms.get_chemical_symbols()
     cell = np.zeros((3, 3))
     model = ReaxFF(ffield, convention="lammps")
+    types = model.types_of(symbols)
     rng = np.random.default_rng(3)
-
-    def median_time(fn, n):
-        fn()  # compile / warm
-        fn()
-        ts = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
-        return float(np.median(ts))
-
-    evaluate = median_time(lambda: model.evaluate(
-        atoms.positions + rng.normal(0.0, 1e-3, atoms.positions.shape), cell, atoms.pbc,
-        symbols), repeats)
     forces = TrajectoryForces(ReaxFF(ffield, convention="lammps"), symbols, atoms.pbc)
-    reused = median_time(lambda: forces(
-        atoms.positions + rng.normal(0.0, 1e-3, atoms.positions.shape), cell), repeats)
+    masses = np.asarray(model.params["mass"])[types]
+    md_forces = TrajectoryForces(ReaxFF(ffield, convention="lammps"), symbols, atoms.pbc)
+    md = d.nve(md_forces, dt)
+    state = md.init(atoms.positions, d.maxwell_boltzmann(masses, 300.0, rng), masses, cell,
+                    atoms.pbc)
+
+    def moved():
+        return atoms.positions + rng.normal(0.0, 1e-3, atoms.positions.shape)
+
+    def md_step():
+        nonlocal state
+        state = md.step(state)
+
+    calls = {
+        "ReaxFF.evaluate (lists rebuilt)": lambda: model.evaluate(moved(), cell, atoms.pbc,
+                                                                  symbols),
+        "  of which list building (NumPy)": lambda: model.lists(moved(), cell, atoms.pbc, types),
+        "TrajectoryForces call (lists reused)": lambda: forces(moved(), cell),
+        "reaxgrad NVE step": md_step,
+    }
+    wall = {k: [] for k in calls}
+    cpu = {k: [] for k in calls}
+    for rnd in range(repeats + 2):  # two warm-up rounds (compilation)
+        for name, fn in calls.items():
+            c0, t0 = time.process_time(), time.perf_counter()
+            fn()
+            if rnd >= 2:
+                wall[name].append(time.perf_counter() - t0)
+                cpu[name].append(time.process_time() - c0)
     assert forces.rebuilds == 1, "the lists should have been reused"
-    md = reaxgrad_md(atoms, "ffield.reax.cho", steps=repeats, warmup=5, dt=dt,
-                     temperature=300.0)
-    rows = [("ReaxFF.evaluate (lists rebuilt)", evaluate),
-            ("TrajectoryForces call (lists reused)", reused),
-            (f"reaxgrad NVE step ({md['rebuilds']} rebuilds in {repeats})", md["per_step"])]
     lmp = {t: lammps_md(atoms, ffield, threads=t, steps=lammps_steps, warmup=100, dt=dt)
            for t in threads}
-    print(f"\nEthanol (9 atoms, {ffield.name}, QEq, convention lammps), seconds per call; "
-          f"ratio to LAMMPS {threads[0]} thread(s) per MD step:")
+    base = lmp[threads[0]]
+    print(f"\nEthanol (9 atoms, {ffield.name}, QEq, convention lammps), seconds per call "
+          f"({repeats} calls each; ratios of medians to LAMMPS's {threads[0]}-thread step):")
+    print(f"  {'':<40s} {'wall min':>9s} {'wall med':>9s} {'CPU med':>9s} {'wall':>7s} "
+          f"{'CPU':>7s}")
     for t, r in lmp.items():
-        print(f"  LAMMPS MD step, {t} thread(s){'':<12s} {r['per_step']:.2e} s  "
-              f"(CPU {r['cpu_percent']}%)")
-    base = lmp[threads[0]]["per_step"]
-    for name, value in rows:
-        print(f"  {name:<40s} {value:.2e} s  {value / base:7.1f}x")
+        print(f"  {f'LAMMPS MD step, {t} thread(s)':<40s} {'':>9s} {r['per_step']:9.2e} "
+              f"{r['cpu_per_step']:9.2e}   (LAMMPS CPU use {r['cpu_percent']}%)")
+    for name in calls:
+        w, c = np.median(wall[name]), np.median(cpu[name])
+        print(f"  {name:<40s} {min(wall[name]):9.2e} {w:9.2e} {c:9.2e} "
+              f"{w / base['per_step']:6.0f}x {c / base['cpu_per_step']:6.0f}x")
+    print(f"  (the NVE step rebuilt its lists {md_forces.rebuilds - 1} times in "
+          f"{repeats + 2} steps)")
 
 
 # ---------------------------------------------------------------- main
@@ -270,7 +304,8 @@ def main():
     print(f"PETN crystal, {PETN_FFIELD}, NVE dt {args.dt} fs from {args.temperature:g} K, QEq "
           f"every step (LAMMPS tolerance {args.qeq_tolerance:g}); {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}; {args.steps} timed steps after "
-          f"{args.warmup}; seconds per step (wall clock)", flush=True)
+          f"{args.warmup}; reaxgrad jit executor: {jit_executor()}; seconds per step (wall "
+          f"clock)", flush=True)
     head = f"{'atoms':>6s} {'reaxgrad':>9s}"
     head += "".join(f" {f'LAMMPS {t}t':>10s}" for t in args.threads)
     head += "".join(f" {f'vs {t}t':>7s}" for t in args.threads)
