@@ -185,7 +185,7 @@ class ExprRenderer:
         if op == "read":
             idx = self(n.args[0]) if n.args else None
             if self.local_ref is not None:
-                return self.local_ref(n.arg, idx)
+                return self.local_ref(n.arg, idx, n.args[0] if n.args else None)
             return n.arg.name if idx is None else f"{n.arg.name}[{idx}]"
         if op == "load":
             return f"b{n.arg.slot}[{self(n.args[0])}]"
@@ -193,7 +193,7 @@ class ExprRenderer:
             return self.prim(n)
         if op == "where":
             c, a, b = (self(x) for x in n.args)
-            return f"({c} ? {a} : {b})"
+            return f"{self.select(ctype(n.dtype))}({c}, {a}, {b})"
         if op == "cast":
             x = self(n.args[0])
             if n.dtype.kind == "b":
@@ -219,6 +219,8 @@ class ExprRenderer:
         if name == "select":
             in_dtype = n.args[1].dtype
         t = ctype(in_dtype)
+        if name == "select":
+            return f"{self.select(t)}({args[0]}, {args[1]}, {args[2]})"
         if name == "integer_pow":
             return f"{self.ipow(params['y'], t)}({args[0]})"
         if name in ("max", "min"):
@@ -259,6 +261,14 @@ class ExprRenderer:
             lines.append(f"return {'(' + t + ') 1 / ' + acc if y < 0 else acc};")
             body = " ".join(lines)
         return self.helper(name, f"{self.fn_prefix} {t} {name}({t} x) {{ {body} }}")
+
+    def select(self, t: str) -> str:
+        """c ? a : b with both sides evaluated (they always are in NumPy): the loads are then
+        unconditional and SIMD loops blend instead of using masked loads, which GCC 12
+        miscompiles for AVX-512 on interleaved accesses (wrong rows in strided selects)."""
+        name = f"rg_select_{t}"
+        return self.helper(name, f"{self.fn_prefix} {t} {name}(int c, {t} a, {t} b) "
+                                 f"{{ return c ? a : b; }}")
 
     def minmax(self, which: str, t: str, is_float: bool) -> str:
         name = f"rg_{which}_{t}"
@@ -705,7 +715,7 @@ def _render_wide(er, lay, stmts, idxs, lines, crossing, size):
     """Wide elementwise statements in one loop over j (SIMD) per row of the block."""
     here: set = set()
 
-    def ref(loc, idx):
+    def ref(loc, idx, node=None):
         if loc in here:
             return loc.name
         if loc in lay.where:
@@ -765,7 +775,7 @@ def _render_part(er, k, lay, idxs, pname, u_index, acc_off, crossing) -> str:
     if _wide(stmts[0]) is not None:
         _render_wide(er, lay, stmts, idxs, lines, crossing, _wide(stmts[0]))
     elif len(stmts) == 1 and not _simple(stmts[0]):
-        er.local_ref = lambda loc, idx: lay.ref(loc, idx) if loc in lay.where else (
+        er.local_ref = lambda loc, idx, node=None: lay.ref(loc, idx) if loc in lay.where else (
             loc.name if idx is None else f"{loc.name}[{idx}]")
         _row_stmt(er, lay, stmts[0], lines, "    ", idxs[0])
     else:
@@ -777,17 +787,56 @@ def _render_part(er, k, lay, idxs, pname, u_index, acc_off, crossing) -> str:
     return "\n".join(lines)
 
 
+def const_index(n: Node, j: int):
+    """The value of an index expression when the inner index j is known, or None."""
+    op = n.op
+    if op == "const":
+        return int(n.arg) if n.dtype.kind in "iub" else None
+    if op == "j":
+        return j
+    if op == "cast":
+        return const_index(n.args[0], j)
+    if op == "where":
+        c = const_index(n.args[0], j)
+        return None if c is None else const_index(n.args[1 if c else 2], j)
+    f = {"iadd": lambda a, b: a + b, "imul": lambda a, b: a * b, "idiv": lambda a, b: a // b,
+         "imod": lambda a, b: a % b, "ilt": lambda a, b: int(a < b),
+         "ige": lambda a, b: int(a >= b), "ieq": lambda a, b: int(a == b),
+         "iand": lambda a, b: int(bool(a) and bool(b))}.get(op)
+    if f is None:
+        return None
+    a, b = (const_index(x, j) for x in n.args)
+    return None if a is None or b is None else f(a, b)
+
+
 def _render_group(er, lay, stmts, idxs, lines, crossing):
     """Simple statements in one SIMD loop over the block: values used only here are C
-    variables (vector registers), values used by later loops are also written to W."""
+    variables (vector registers; a value with trailing axes is one variable per element, not
+    an array: GCC 12 miscompiles small arrays declared inside SIMD loops), values used by
+    later loops are also written to W."""
     here: set = set()
+    cur_j = {"j": 0}
 
-    def ref(loc, idx):
+    def element(loc, node):
+        c = const_index(node, cur_j["j"]) if node is not None else None
+        if c is not None:
+            return f"{loc.name}_{c}"
+        idx = er(node)  # an index known only at run time: select among the elements
+        out = f"{loc.name}_{loc.size - 1}"
+        for e in range(loc.size - 2, -1, -1):
+            out = f"(({idx}) == {e} ? {loc.name}_{e} : {out})"
+        return out
+
+    def ref(loc, idx, node=None):
         if loc in here:
-            return loc.name if loc.size is None else f"{loc.name}[{idx}]"
+            return loc.name if loc.size is None else element(loc, node)
         if loc in lay.where:
             return lay.ref(loc, idx)
         return loc.name if idx is None else f"{loc.name}[{idx}]"
+
+    def unroll(j):
+        er.j = str(j)
+        cur_j["j"] = j
 
     er.local_ref = ref
     sums = [s for s in stmts if isinstance(s, Accum)]
@@ -804,54 +853,47 @@ def _render_group(er, lay, stmts, idxs, lines, crossing):
     for sid, s in zip(idxs, stmts):
         if isinstance(s, Assign):
             loc, t = s.local, ctype(s.local.dtype)
-            if loc.size is None:
-                _hoist_wraps(er, [s.expr], lines, ind, f"{sid}")
-                lines.append(f"{ind}const {t} {loc.name} = {er(s.expr)};")
-            else:
-                lines.append(f"{ind}{t} {loc.name}[{loc.size}];")
-                for j in range(loc.size):
-                    er.j = str(j)
-                    _hoist_wraps(er, [s.expr], lines, ind, f"{sid}_{j}")
-                    lines.append(f"{ind}{loc.name}[{j}] = {er(s.expr)};")
-                er.j = "j"
+            for j in range(loc.size or 1):
+                unroll(j)
+                _hoist_wraps(er, [s.expr], lines, ind, f"{sid}_{j}")
+                name = loc.name if loc.size is None else f"{loc.name}_{j}"
+                lines.append(f"{ind}const {t} {name} = {er(s.expr)};")
             here.add(loc)
-            if loc in crossing:
-                for j in range(loc.size or 1):
-                    src = loc.name if loc.size is None else f"{loc.name}[{j}]"
-                    lines.append(f"{ind}{lay.ref(loc, str(j))} = {src};")
         elif isinstance(s, Reduce):
             loc, t = s.local, ctype(s.local.dtype)
             init = reduce_init(s.op, loc.dtype)
-            if loc.size is None:
-                lines.append(f"{ind}{t} {loc.name} = {init};")
-            else:
-                lines.append(f"{ind}{t} {loc.name}[{loc.size}];")
-                for o in range(loc.size):
-                    lines.append(f"{ind}{loc.name}[{o}] = {init};")
+            names = [loc.name] if loc.size is None else [f"{loc.name}_{o}"
+                                                         for o in range(loc.size)]
+            for name in names:
+                lines.append(f"{ind}{t} {name} = {init};")
             for j in range(s.n or 1):
-                er.j = str(j)
+                unroll(j)
                 _hoist_wraps(er, [s.expr], lines, ind, f"{sid}_{j}")
-                tgt = loc.name if loc.size is None else f"{loc.name}[{er(s.out)}]"
+                if loc.size is None:
+                    tgt = loc.name
+                else:
+                    o = const_index(s.out, j)
+                    assert o is not None, "in-row reduction with a run-time output index"
+                    tgt = f"{loc.name}_{o}"
                 lines.append(f"{ind}{tgt} = {combine(er, s.op, loc.dtype, tgt, er(s.expr))};")
-            er.j = "j"
             here.add(loc)
-            if loc in crossing:
-                for o in range(loc.size or 1):
-                    src = loc.name if loc.size is None else f"{loc.name}[{o}]"
-                    lines.append(f"{ind}{lay.ref(loc, str(o))} = {src};")
         elif isinstance(s, Store):
             for j in range(s.n or 1):
-                er.j = str(j)
+                unroll(j)
                 _hoist_wraps(er, [s.offset, s.expr], lines, ind, f"{sid}_{j}")
                 lines.append(f"{ind}b{s.buf.slot}[{er(s.offset)}] = {er(s.expr)};")
-            er.j = "j"
         else:  # Accum: a sum over rows into one value
             n = sums.index(s)
             for j in range(s.n or 1):
-                er.j = str(j)
+                unroll(j)
                 _hoist_wraps(er, [s.expr], lines, ind, f"{sid}_{j}")
                 lines.append(f"{ind}s{n} += {er(s.expr)};")
-            er.j = "j"
+        er.j = "j"
+        if isinstance(s, (Assign, Reduce)) and s.local in crossing:
+            loc = s.local
+            for j in range(loc.size or 1):
+                src = loc.name if loc.size is None else f"{loc.name}_{j}"
+                lines.append(f"{ind}{lay.ref(loc, str(j))} = {src};")
     lines.append("    }")
     for n, s in enumerate(sums):
         acc = s.red.acc.name

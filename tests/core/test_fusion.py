@@ -374,3 +374,19 @@ def test_values_with_long_trailing_axes_use_short_blocks():
 
     got, want = both(rc.vmap(f), x)
     conforms(got, want)
+
+
+def test_strided_selects_are_exact():
+    """where(mask, a, b) over rows of 8 (a pattern GCC 12 miscompiles with AVX-512 masked loads:
+    the renderer selects between values loaded unconditionally)."""
+    rng = np.random.default_rng(7)
+    m = rng.random((64, 8)) < 0.6
+    a, b = rng.normal(size=(64, 8)), rng.normal(size=(64, 8))
+    flat = rng.normal(size=512)
+
+    def f(m, a, b, flat):
+        return jnp.where(m, flat.reshape(64, 8), b), jnp.where(m, a, b) * 2.0
+
+    got, want = both(f, m, a, b, flat)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
