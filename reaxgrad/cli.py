@@ -102,6 +102,7 @@ def main(argv=None) -> int:
     add_md(sub)
     __import__("reaxgrad.vibrations_cmd", fromlist=["add_parser"]).add_parser(sub)
     __import__("reaxgrad.minimize_cmd", fromlist=["add_parser"]).add_parser(sub)
+    __import__("reaxgrad.batch_cmd", fromlist=["add_parser"]).add_parser(sub)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

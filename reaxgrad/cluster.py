@@ -182,6 +182,7 @@ def _mpi_client():
     import dask_mpi
     from distributed import Client
 
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # not every rank's INFO lines
     dask_mpi.initialize(nthreads=1, dashboard=False)
     return Client()
 

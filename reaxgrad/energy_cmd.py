@@ -27,6 +27,15 @@ def run_energy(args) -> int:
     return run_command("energy", energy, args)
 
 
+def single_point(model, atoms, *, charge=None, source="structure"):
+    """``model``'s result for ``atoms`` (kcal/mol, kcal/mol/Å, e): total charge ``charge``,
+    else the structure's own; the initial charges are the fixed ones of charge method none.
+    Shared with `reaxgrad batch energy`."""
+    return model.evaluate(atoms.positions, atoms.cell.array, atoms.pbc,
+                          atoms.get_chemical_symbols(), total_charge=total_charge(atoms, charge),
+                          charges=atoms.get_initial_charges(), source=str(source))
+
+
 def energy(args) -> int:
     from reaxgrad.forcefields.reaxff.model import TERMS
 
@@ -35,9 +44,7 @@ def energy(args) -> int:
                        convention=args.convention)
     check_elements(model, atoms, args.structure)
     symbols = atoms.get_chemical_symbols()
-    res = model.evaluate(atoms.positions, atoms.cell.array, atoms.pbc, symbols,
-                         total_charge=total_charge(atoms, args.charge),
-                         charges=atoms.get_initial_charges(), source=args.structure)
+    res = single_point(model, atoms, charge=args.charge, source=args.structure)
     if args.json:
         out = {
             "structure": str(args.structure), "ffield": str(args.ffield),
@@ -75,9 +82,14 @@ def add_parser(sub):
     p.add_argument("structure", help="structure file (BGF geo, xyz, extxyz, cif, POSCAR, ...)")
     p.add_argument("--ffield", required=True, help="ReaxFF force-field file")
     p.add_argument("--index", type=int, default=0, help="structure index in the file")
+    add_options(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.set_defaults(func=run_energy)
+
+
+def add_options(p):
+    """The options of a single point (also those of `reaxgrad batch energy`)."""
     p.add_argument("--charge-method", default="qeq", choices=["qeq", "eem", "acks2", "none"])
     p.add_argument("--convention", default="lammps", choices=["lammps", "consistent"])
     p.add_argument("--charge", type=float, default=None, help="total charge (default: "
                    "the structure's own, e.g. a geo file's MOLCHARGE, else 0)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    p.set_defaults(func=run_energy)

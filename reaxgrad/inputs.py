@@ -39,6 +39,7 @@ __all__ = [
     "load_model",
     "output_format",
     "read_structure",
+    "read_structures",
     "run_command",
     "total_charge",
     "write_structure_atomic",
@@ -137,6 +138,39 @@ def read_structure(path, index: int = 0, *, check: bool = True):
     if check:
         check_structure(atoms, path, index=index)
     return atoms
+
+
+DATABASE_URLS = ("postgresql://", "mysql://", "mariadb://")
+
+
+def read_structures(path) -> list:
+    """Every structure of a file, in order: a BGF geo file, any file ASE reads (all its
+    frames), an ASE database file or a database URL (``postgresql://...``; rows in id order).
+    Not checked (:func:`check_structure` per structure is the caller's choice). A missing or
+    unreadable file is an :class:`InputError`."""
+    text = str(path)
+    try:
+        if text.startswith(DATABASE_URLS):
+            from ase.db import connect
+
+            return [row.toatoms() for row in connect(text).select(sort="id")]
+        p = Path(path)
+        if not p.exists():
+            raise InputError("no such file", path=path)
+        if p.is_dir():
+            raise InputError("is a directory, not a structure file", path=path)
+        if _is_geo(p):
+            from reaxgrad.datasets import read_geo
+
+            return list(read_geo(p))
+        from ase.io import read
+
+        return list(read(p, index=":"))
+    except (InputError, InputFileError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - ASE raises many types for unreadable files
+        raise InputError(f"cannot read it as structures: {error_message(exc)}",
+                         path=path) from None
 
 
 def _xyz_atom_line(path, index: int, atom: int) -> int | None:

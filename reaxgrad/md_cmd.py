@@ -36,12 +36,17 @@ def _settings(args) -> dict:
 
 
 def _check_args(args):
+    check_options(args)
+    if args.interval < 1:
+        raise MDError(f"--interval must be >= 1, got {args.interval}")
+
+
+def check_options(args):
+    """Refuse unusable dynamics options (time step, steps, ensemble and its settings)."""
     if args.timestep <= 0 or not np.isfinite(args.timestep):
         raise MDError(f"--timestep must be a positive number of fs, got {args.timestep}")
     if args.steps < 0:
         raise MDError(f"--steps must be >= 0, got {args.steps}")
-    if args.interval < 1:
-        raise MDError(f"--interval must be >= 1, got {args.interval}")
     needs_t = args.ensemble != "nve"
     if needs_t and args.temperature is None:
         raise MDError(f"--ensemble {args.ensemble} needs --temperature")
@@ -84,6 +89,50 @@ def _integrator(args, forces):
                            pressure_damping=args.pressure_damping,
                            bulk_modulus=args.bulk_modulus,
                            anisotropic=args.barostat == "aniso")
+
+
+def dynamics(args, atoms, model, *, source):
+    """(forces, integrator) of ``args``' ensemble for ``atoms``."""
+    from reaxgrad.inputs import total_charge
+    from reaxgrad.md.forces import TrajectoryForces
+
+    forces = TrajectoryForces(model, atoms.get_chemical_symbols(), atoms.pbc,
+                              total_charge=total_charge(atoms, args.charge),
+                              charges=atoms.get_initial_charges(), skin=args.skin,
+                              source=str(source))
+    return forces, _integrator(args, forces)
+
+
+def initial_state(args, atoms, integrator):
+    """The state at step 0: the input's positions, cell, masses and momenta (or velocities
+    drawn at --temperature with --seed)."""
+    cell = atoms.cell.array if np.any(atoms.pbc) else np.zeros((3, 3))
+    velocities = initial_velocities(atoms, args.temperature, args.seed)
+    return integrator.init(atoms.positions, velocities, atoms.get_masses(), cell, atoms.pbc)
+
+
+def state_atoms(template, state):
+    """A copy of ``template`` at ``state`` (positions, cell, momenta) carrying the forces'
+    results in ASE units (energy eV, forces eV/Å, charges e, stress eV/Å^3), and the step and
+    time in ``info``."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from reaxgrad.md.units import KCAL_MOL, momenta_to_ase
+
+    atoms = template.copy()
+    atoms.calc = None
+    atoms.positions = state.positions
+    atoms.cell = state.cell
+    atoms.set_momenta(momenta_to_ase(state.velocities, state.masses), apply_constraint=False)
+    f = state.forces
+    results = {"energy": float(f.energy) * KCAL_MOL, "free_energy": float(f.energy) * KCAL_MOL,
+               "forces": f.forces * KCAL_MOL, "charges": np.asarray(f.charges)}
+    if np.all(state.pbc):
+        s = f.virial / abs(np.linalg.det(state.cell)) * KCAL_MOL
+        results["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+    atoms.calc = SinglePointCalculator(atoms, **results)
+    atoms.info.update(step=int(state.step), time=float(state.time))
+    return atoms
 
 
 def initial_velocities(atoms, temperature, seed):
@@ -161,24 +210,9 @@ class Outputs:
             self.write_analysis(state)
 
     def write_frame(self, state):
-        from ase.calculators.singlepoint import SinglePointCalculator
         from ase.io import write
 
-        from reaxgrad.md.units import momenta_to_ase
-
-        atoms = self.template.copy()
-        atoms.positions = state.positions
-        atoms.cell = state.cell
-        atoms.set_momenta(momenta_to_ase(state.velocities, state.masses), apply_constraint=False)
-        f = state.forces
-        results = {"energy": float(f.energy) * self.kcal,
-                   "free_energy": float(f.energy) * self.kcal,
-                   "forces": f.forces * self.kcal, "charges": np.asarray(f.charges)}
-        if np.all(state.pbc):
-            s = f.virial / abs(np.linalg.det(state.cell)) * self.kcal
-            results["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
-        atoms.calc = SinglePointCalculator(atoms, **results)
-        atoms.info.update(step=int(state.step), time=float(state.time))
+        atoms = state_atoms(self.template, state)
         if self.format == "traj":  # ase.io.write(append=True) loses earlier .traj frames
             from ase.io.trajectory import Trajectory
 
@@ -246,7 +280,6 @@ def run_md(args) -> int:
 
 
 def _run_md(args) -> int:
-    from reaxgrad.md.forces import TrajectoryForces
     from reaxgrad.md.simulate import (
         Checkpoint,
         Simulation,
@@ -270,18 +303,9 @@ def _run_md(args) -> int:
             raise MDError(f"{args.restart}: the checkpoint was written by a different run "
                           f"({detail}); use another --restart file or delete it")
     atoms, model = _load(args)
-    from reaxgrad.inputs import total_charge as structure_charge
-
-    total_charge = structure_charge(atoms, args.charge)
-    forces = TrajectoryForces(model, atoms.get_chemical_symbols(), atoms.pbc,
-                              total_charge=total_charge, charges=atoms.get_initial_charges(),
-                              skin=args.skin, source=str(args.input))
-    integrator = _integrator(args, forces)
+    forces, integrator = dynamics(args, atoms, model, source=args.input)
     if checkpoint is None:
-        cell = atoms.cell.array if np.any(atoms.pbc) else np.zeros((3, 3))
-        velocities = initial_velocities(atoms, args.temperature, args.seed)
-        state = integrator.init(atoms.positions, velocities, atoms.get_masses(), cell,
-                                atoms.pbc)
+        state = initial_state(args, atoms, integrator)
     else:
         forces.restore(checkpoint.lists)
         model._guess = checkpoint.solver_guess
@@ -337,6 +361,26 @@ def add_parser(sub):
     p.add_argument("input", help="structure file (extxyz, xyz, cif, POSCAR, BGF geo, ...)")
     p.add_argument("--index", type=int, default=0, help="structure index in the file")
     p.add_argument("--ffield", required=True, help="ReaxFF force-field file")
+    add_options(p)
+    p.add_argument("--interval", type=int, required=True, help="output every K steps")
+    p.add_argument("--trajectory", required=True, help="trajectory file (format from the "
+                   "extension: .extxyz, .traj, .xyz, ...)")
+    p.add_argument("--log", default=None, help="thermo log (default: trajectory with .log)")
+    p.add_argument("--species", default=None, help="species counts file (fix reaxff/species "
+                   "format)")
+    p.add_argument("--species-cutoff", type=float, default=0.3, help="bond-order cutoff of "
+                   "the species analysis (default 0.3)")
+    p.add_argument("--bonds", default=None, help="bond-order table (fix reaxff/bonds format)")
+    p.add_argument("--restart", default=None, help="checkpoint file: written every "
+                   "--checkpoint-every steps; if it exists, the run resumes from it")
+    p.add_argument("--checkpoint-every", type=int, default=100, help="steps between "
+                   "checkpoints (default 100)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_md)
+
+
+def add_options(p):
+    """The dynamics options (also those of `reaxgrad batch md`)."""
     p.add_argument("--convention", default="consistent", choices=["consistent", "lammps"],
                    help="charge convention (default consistent: forces are the exact "
                    "derivatives of the energy, so NVE conserves it; lammps: LAMMPS's numbers)")
@@ -362,18 +406,3 @@ def add_parser(sub):
                    f"{DEFAULT_BULK_MODULUS:g})")
     p.add_argument("--barostat", default="iso", choices=["iso", "aniso"])
     p.add_argument("--skin", type=float, default=0.3, help="neighbour-list skin (Å)")
-    p.add_argument("--interval", type=int, required=True, help="output every K steps")
-    p.add_argument("--trajectory", required=True, help="trajectory file (format from the "
-                   "extension: .extxyz, .traj, .xyz, ...)")
-    p.add_argument("--log", default=None, help="thermo log (default: trajectory with .log)")
-    p.add_argument("--species", default=None, help="species counts file (fix reaxff/species "
-                   "format)")
-    p.add_argument("--species-cutoff", type=float, default=0.3, help="bond-order cutoff of "
-                   "the species analysis (default 0.3)")
-    p.add_argument("--bonds", default=None, help="bond-order table (fix reaxff/bonds format)")
-    p.add_argument("--restart", default=None, help="checkpoint file: written every "
-                   "--checkpoint-every steps; if it exists, the run resumes from it")
-    p.add_argument("--checkpoint-every", type=int, default=100, help="steps between "
-                   "checkpoints (default 100)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=run_md)

@@ -63,35 +63,77 @@ def _snapshot(template, positions, cell, result, ev):
     return atoms
 
 
-def minimize(args) -> int:
-    from ase import units
-
-    from reaxgrad.md.relax import relax
-
+def check_options(args) -> None:
+    """Refuse unusable --fmax, --steps or --pressure values."""
     if not args.fmax > 0:
         raise ValueError(f"--fmax must be positive, got {args.fmax}")
     if args.steps < 0:
         raise ValueError(f"--steps must be >= 0, got {args.steps}")
     if not np.isfinite(args.pressure):
         raise ValueError(f"--pressure must be a finite number, got {args.pressure}")
-    output_format(args.output, option="--output")  # refuse unusable names before the work
-    if args.trajectory:
-        output_format(args.trajectory, option="--trajectory", multiple=True)
-    atoms = read_structure(args.input, args.index)
-    if args.relax_cell and not atoms.pbc.all():
-        raise ValueError(f"{args.input}: --relax-cell needs a cell periodic in all three "
-                         f"directions (pbc is {atoms.pbc.tolist()})")
     if args.pressure and not args.relax_cell:
         raise ValueError("--pressure only acts with --relax-cell")
-    model = load_model(args.ffield, charge_method=args.charge_method,
-                       convention=args.convention)
-    check_elements(model, atoms, args.input)
+
+
+def check_cell(atoms, args, source) -> None:
+    """--relax-cell needs a fully periodic structure."""
+    if args.relax_cell and not atoms.pbc.all():
+        raise ValueError(f"{source}: --relax-cell needs a cell periodic in all three "
+                         f"directions (pbc is {atoms.pbc.tolist()})")
+
+
+def relax_atoms(atoms, model, args, *, source, observe=None):
+    """Relax ``atoms`` with ``args``' optimizer options (``fmax steps optimizer relax_cell
+    pressure charge``): (final structure with its results in eV units, the optimizer's
+    result, the model's result at the end in kcal/mol). ``observe(positions, cell, energy,
+    gradient, virial, result)`` sees every evaluated structure. Shared with `reaxgrad batch
+    minimize`."""
+    from ase import units
+
+    from reaxgrad.md.relax import relax
+
+    check_cell(atoms, args, source)
     charge = total_charge(atoms, args.charge)
     symbols = atoms.get_chemical_symbols()
     pbc = atoms.pbc.copy()
     q0 = atoms.get_initial_charges()
     ev = _kcal_mol()
-    pressure = args.pressure * units.GPa  # eV/Å^3
+    state = {"calls": 0}
+
+    def evaluate(positions, cell):
+        res = model.evaluate(positions, cell, pbc, symbols, total_charge=charge, charges=q0,
+                             source=source)
+        if not np.isfinite(res.energy):
+            raise ValueError(f"{source}: the energy became {res.energy} during the "
+                             f"minimization (step {state['calls']})")
+        state["result"] = res
+        return res.energy * ev, -res.forces * ev, res.virial * ev
+
+    def seen(positions, cell, energy, gradient, virial):
+        state["calls"] += 1
+        if observe is not None:
+            observe(positions, cell, energy, gradient, virial, state["result"])
+
+    result = relax(evaluate, atoms.positions, atoms.cell.array, relax_cell=args.relax_cell,
+                   pressure=args.pressure * units.GPa, optimizer=args.optimizer,
+                   fmax=args.fmax, max_steps=args.steps, callback=seen)
+    final = _snapshot(atoms, result.positions, result.cell, state["result"], ev)
+    final.info.update(minimize_converged=bool(result.converged),
+                      minimize_steps=int(result.steps))
+    return final, result, state["result"]
+
+
+def minimize(args) -> int:
+    check_options(args)
+    output_format(args.output, option="--output")  # refuse unusable names before the work
+    if args.trajectory:
+        output_format(args.trajectory, option="--trajectory", multiple=True)
+    atoms = read_structure(args.input, args.index)
+    check_cell(atoms, args, args.input)
+    model = load_model(args.ffield, charge_method=args.charge_method,
+                       convention=args.convention)
+    check_elements(model, atoms, args.input)
+    ev = _kcal_mol()
     traj = TrajectoryWriter(args.trajectory) if args.trajectory else None
     bar = None
     if not args.no_progress:
@@ -99,35 +141,22 @@ def minimize(args) -> int:
 
         bar = tqdm(total=args.steps, desc="minimize", unit="step", file=sys.stderr,
                    dynamic_ncols=True)
-    state = {"calls": 0}
+    calls = [0]
 
-    def evaluate(positions, cell):
-        res = model.evaluate(positions, cell, pbc, symbols, total_charge=charge, charges=q0,
-                             source=args.input)
-        if not np.isfinite(res.energy):
-            raise ValueError(f"{args.input}: the energy became {res.energy} during the "
-                             f"minimization (step {state['calls']})")
-        state["result"] = res
-        return res.energy * ev, -res.forces * ev, res.virial * ev
-
-    def observe(positions, cell, energy, gradient, virial):
-        state["calls"] += 1
+    def observe(positions, cell, energy, gradient, virial, res):
+        calls[0] += 1
         if traj is not None:
-            traj.write(_snapshot(atoms, positions, cell, state["result"], ev))
+            traj.write(_snapshot(atoms, positions, cell, res, ev))
         if bar is not None:
-            if state["calls"] > 1:
+            if calls[0] > 1:
                 bar.update(1)
             f = np.sqrt((np.asarray(gradient) ** 2).sum(axis=1)).max()
             bar.set_postfix_str(f"E={energy:.6f} eV fmax={f:.4g} eV/Å", refresh=False)
 
     started = time.perf_counter()
     try:
-        result = relax(evaluate, atoms.positions, atoms.cell.array, relax_cell=args.relax_cell,
-                       pressure=pressure, optimizer=args.optimizer, fmax=args.fmax,
-                       max_steps=args.steps, callback=observe)
-        final = _snapshot(atoms, result.positions, result.cell, state["result"], ev)
-        final.info.update(minimize_converged=bool(result.converged),
-                          minimize_steps=int(result.steps))
+        final, result, last = relax_atoms(atoms, model, args, source=args.input,
+                                          observe=observe)
         write_structure_atomic(args.output, final)
         if traj is not None:
             traj.close()
@@ -138,7 +167,7 @@ def minimize(args) -> int:
     finally:
         if bar is not None:
             bar.close()
-    _summary(args, final, result, state["result"], ev, time.perf_counter() - started)
+    _summary(args, final, result, last, ev, time.perf_counter() - started)
     if not result.converged:
         print(f"reaxgrad minimize: warning: not converged after {result.steps} steps "
               f"(largest force {result.fmax:.4g} eV/Å > --fmax {args.fmax}); the last "
@@ -191,6 +220,15 @@ def add_parser(sub):
                    help="relaxed structure (format from the extension; .extxyz keeps the "
                    "energy, forces, stress and charges)")
     p.add_argument("--index", type=int, default=0, help="structure index in INPUT (default 0)")
+    add_options(p)
+    p.add_argument("--trajectory", default=None,
+                   help="write every evaluated structure here (.extxyz or .traj)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_minimize)
+
+
+def add_options(p):
+    """The options of a relaxation (also those of `reaxgrad batch minimize`)."""
     p.add_argument("--convention", default=DEFAULTS["convention"],
                    choices=["consistent", "lammps"],
                    help="charge convention: 'consistent' (forces are the exact gradient of the "
@@ -214,7 +252,3 @@ def add_parser(sub):
                    "FrechetCellFilter); needs a fully periodic structure")
     p.add_argument("--pressure", type=float, default=DEFAULTS["pressure"],
                    help="external hydrostatic pressure with --relax-cell, GPa (default 0)")
-    p.add_argument("--trajectory", default=None,
-                   help="write every evaluated structure here (.extxyz or .traj)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run_minimize)
