@@ -233,16 +233,20 @@ def _solve(positions, cell, params, types, pairs, total_charge, method, conventi
                                       "structures one by one")
         return _solve_batch(positions, cell, params, types, pairs, total_charge, constant,
                             swa, swb)
+    if method in ("qeq", "eem"):
+        i, j, h, diag = _hardness_entries(positions, cell, params, types, pairs, constant, swa,
+                                          swb)
+        slot, owner = np.arange(n), np.zeros(n, dtype=np.int64)
+        real = np.zeros((1, padded_size(n)))
+        real[0, :n] = 1.0
+        out = _padded_solve(i, j, h, diag, take(params["chi"], types), total_charge, slot,
+                            owner, real)
+        return {"q": out["q"], "u": None, "mu": out["mu"][0]}
     h = hardness_matrix(positions, cell, params, types, pairs, constant=constant, swa=swa,
                         swb=swb)
     chi = take(params["chi"], types)
     ones, zeros = np.ones((n, 1)), np.zeros((n, 1))
     qtot = jnp.reshape(jnp.asarray(total_charge, dtype=np.float64), (1,))
-    if method in ("qeq", "eem"):
-        kkt = jnp.concatenate([jnp.concatenate([h, ones], axis=1),
-                               np.concatenate([ones.T, np.zeros((1, 1))], axis=1)], axis=0)
-        sol = jnp.linalg.solve(kkt, jnp.concatenate([-chi, qtot]))
-        return {"q": sol[:n], "u": None, "mu": sol[n]}
     x = softness_matrix(positions, cell, params, types, pairs, swb=swb)
     eye = np.eye(n)
     top = jnp.concatenate([h, eye, zeros, ones], axis=1)
@@ -256,22 +260,38 @@ def _solve(positions, cell, params, types, pairs, total_charge, method, conventi
     return {"q": sol[:n], "u": sol[n:2 * n], "mu": sol[2 * n + 1]}
 
 
+def padded_size(n: int) -> int:
+    """The dense system size used for n atoms: n rounded up to a bucket (16, then multiples of
+    16 to 256, then of 64), so that molecules of nearby sizes share one traced program's
+    kernel sources (the fused backend compiles once per bucket, not once per atom count)."""
+    step = 16 if n <= 256 else 64
+    return max(16, -(-n // step) * step)
+
+
 def _solve_batch(positions, cell, params, types, lists, total_charge, constant, swa, swb):
     """QEq/EEM of a batch of independent structures (``lists.structure_slots`` (S, m)): one
-    bordered (m + 1)-system per structure, padded slots decoupled (diagonal 1, no constraint),
-    solved together by a batched dense solve. total_charge: (S,) or a scalar."""
+    bordered (m + 1)-system per structure, solved together by a batched dense solve."""
     i, j, h, diag = _hardness_entries(positions, cell, params, types, lists, constant, swa,
                                       swb)
-    real = jnp.asarray(lists.structure_slots).astype(np.float64)
+    return _padded_solve(i, j, h, diag, take(params["chi"], types), total_charge,
+                         lists.charge_slot, lists.atom_structure, lists.structure_slots)
+
+
+def _padded_solve(i, j, h, diag, chi_atoms, total_charge, slot, owner, real):
+    """Charges of S structures from their pair entries: structure s owns the m slots of
+    ``real[s]`` (1: an atom, 0: padding); atom a sits in slot ``slot[a]`` of structure
+    ``owner[a]``. Padded slots are decoupled (diagonal 1, χ 0, outside the Σq constraint), so
+    they get charge 0 and leave the atoms' solution unchanged. total_charge: (S,) or a
+    scalar. Returns dict(q=(n,), mu=(S,))."""
+    real = jnp.asarray(real).astype(np.float64)
     count, m = real.shape
-    slot = jnp.asarray(lists.charge_slot)
-    owner = jnp.asarray(lists.atom_structure)
+    slot, owner = jnp.asarray(slot), jnp.asarray(owner)
     # entry (local i, local j) of structure s at s*m*m + i_local*m + j_local
     first = slot[i] * m + slot[j] - owner[j] * m
     second = slot[j] * m + slot[i] - owner[i] * m
     size = count * m * m
     pairs = segment_sum(h, first, size) + segment_sum(h, second, size)
-    chi = segment_sum(take(params["chi"], types), slot, count * m)
+    chi = segment_sum(chi_atoms, slot, count * m)
     diag_slots = segment_sum(diag, slot, count * m) + (1.0 - jnp.reshape(real, (-1,)))
     a = (jnp.reshape(pairs, (count, m, m))
          + jnp.reshape(diag_slots, (count, m, 1)) * np.eye(m)[None])
@@ -283,7 +303,7 @@ def _solve_batch(positions, cell, params, types, lists, total_charge, constant, 
                           axis=1)
     sol = jnp.linalg.solve(kkt, rhs[:, :, None])[:, :, 0]
     q = jnp.reshape(sol[:, :m], (-1,))[slot]
-    return {"q": q, "u": None, "mu": sol[:, m]}
+    return {"q": q, "mu": sol[:, m]}
 
 
 def equilibrate(positions, cell, params, types, pairs, total_charge=0.0, method="qeq",
