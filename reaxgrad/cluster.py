@@ -183,7 +183,7 @@ def _mpi_client():
     from distributed import Client
 
     logging.getLogger("distributed").setLevel(logging.WARNING)  # not every rank's INFO lines
-    dask_mpi.initialize(nthreads=1, dashboard=False)
+    dask_mpi.initialize(nthreads=1, dashboard=False, dashboard_address=":0")
     return Client()
 
 
@@ -203,7 +203,9 @@ def _local_cluster(n: int):
     try:
         with dask.config.set({"distributed.nanny.pre-spawn-environ": threads}):
             return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, env=env,
-                                dashboard_address=None, silence_logs=logging.ERROR)
+                                dashboard_address=None, silence_logs=logging.ERROR,
+                                # its HTTP routes on a free port, not on a busy 8787
+                                scheduler_kwargs={"dashboard_address": ":0"})
     finally:
         for k, v in saved.items():
             if v is None:
