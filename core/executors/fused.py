@@ -78,6 +78,7 @@ class Plan:
             else:
                 current = None
                 self.steps.append(("host", step.eqn))
+        layout.finish()
         self.source = render_c.render_program(
             self.kernels, self.segments, len(layout.slot_info), layout.sizes_slot,
             layout.err_slot)

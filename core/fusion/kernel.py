@@ -142,16 +142,23 @@ class Buffer:
         return f"b{self.slot}"
 
 
+def size_key(n: Node):
+    """A hashable key of a size Node (equal keys: equal sizes in every program instance)."""
+    return repr(n)
+
+
 class Local:
     """A per-row (or, in the prologue, per-call) temporary: `size` elements of `dtype`
-    (`size` None: a scalar)."""
+    (`size` None: a scalar). `zsize`: the size as rendered (a Node: a constant when every
+    dimension is small, else in runtime sizes), so that the source does not depend on it."""
 
-    __slots__ = ("name", "dtype", "size")
+    __slots__ = ("name", "dtype", "size", "zsize")
 
-    def __init__(self, name, dtype, size):
+    def __init__(self, name, dtype, size, zsize=None):
         self.name = name
         self.dtype = np.dtype(dtype)
         self.size = size
+        self.zsize = zsize if zsize is not None or size is None else const(size)
 
     def __repr__(self):
         return self.name
@@ -167,40 +174,45 @@ class Assign:
 
 
 class Reduce:
-    """local[:] = init; for j < n: local[out] = op(local[out], expr)  (within a row)."""
+    """local[:] = init; for j < n: local[out] = op(local[out], expr)  (within a row).
+    `n` an int (decisions), `zn` the same as a size Node (rendering); likewise below."""
 
-    __slots__ = ("local", "expr", "n", "out", "op")
+    __slots__ = ("local", "expr", "n", "out", "op", "zn")
 
-    def __init__(self, local, expr, n, out, op):
+    def __init__(self, local, expr, n, out, op, zn=None):
         self.local, self.expr, self.n, self.out, self.op = local, expr, n, out, op
+        self.zn = zn if zn is not None or n is None else const(n)
 
 
 class Store:
     """for j < n: buf[offset] = expr."""
 
-    __slots__ = ("buf", "offset", "expr", "n")
+    __slots__ = ("buf", "offset", "expr", "n", "zn")
 
-    def __init__(self, buf, offset, expr, n):
+    def __init__(self, buf, offset, expr, n, zn=None):
         self.buf, self.offset, self.expr, self.n = buf, offset, expr, n
+        self.zn = zn if zn is not None or n is None else const(n)
 
 
 class Accum:
     """Cross-row reduction step: for j < n: red.acc[out] = op(red.acc[out], expr)."""
 
-    __slots__ = ("red", "expr", "n", "out")
+    __slots__ = ("red", "expr", "n", "out", "zn")
 
-    def __init__(self, red, expr, n, out):
+    def __init__(self, red, expr, n, out, zn=None):
         self.red, self.expr, self.n, self.out = red, expr, n, out
+        self.zn = zn if zn is not None or n is None else const(n)
 
 
 class RowReduction:
     """A reduction over the rows: chunk-private accumulator `acc` (size elements), partial
     results per chunk in `partial` (scratch, chunks x size), combined in order into `out`."""
 
-    __slots__ = ("acc", "op", "size", "out", "partial")
+    __slots__ = ("acc", "op", "size", "out", "partial", "zsize")
 
     def __init__(self, acc, op, size, out, partial):
         self.acc, self.op, self.size, self.out, self.partial = acc, op, size, out, partial
+        self.zsize = acc.zsize
 
 
 class Scatter:
@@ -208,21 +220,26 @@ class Scatter:
     `per_row` indices per row, `width` elements per index, `m` rows of the output. `operand`:
     an expression in R (the flat output index) or None for zeros. mode "sum_then_add"
     (out = operand + sum, the sum started from zero) or "add_into" (out = operand, then each
-    update added in turn), as the interpreter's implementation does."""
+    update added in turn), as the interpreter's implementation does. `zper_row`, `zwidth`:
+    those sizes as Nodes (rendering)."""
 
-    __slots__ = ("out", "operand", "idx", "upd", "per_row", "width", "m", "mode", "dtype")
+    __slots__ = ("out", "operand", "idx", "upd", "per_row", "width", "m", "mode", "dtype",
+                 "zper_row", "zwidth")
 
-    def __init__(self, out, operand, idx, upd, per_row, width, m, mode, dtype):
+    def __init__(self, out, operand, idx, upd, per_row, width, m, mode, dtype,
+                 zper_row=None, zwidth=None):
         self.out, self.operand, self.idx, self.upd = out, operand, idx, upd
         self.per_row, self.width, self.m, self.mode = per_row, width, m, mode
         self.dtype = np.dtype(dtype)
+        self.zper_row = zper_row if zper_row is not None else const(per_row)
+        self.zwidth = zwidth if zwidth is not None else const(width)
 
 
 class Kernel:
     """One fused loop nest (see the module docstring)."""
 
     __slots__ = ("name", "rows", "prologue", "body", "reductions", "scatters", "buffers",
-                 "locals", "cost", "eqns")
+                 "locals", "cost", "cost_terms", "eqns")
 
     def __init__(self, name):
         self.name = name
@@ -234,7 +251,17 @@ class Kernel:
         self.buffers: dict[int, Buffer] = {}
         self.locals: list[Local] = []
         self.cost = 0  # rough work per row (for the parallel threshold)
+        # the same as sum(coefficient * size) over size Nodes: {size_key: [Node, coefficient]}
+        # (the rendered threshold must not depend on large sizes)
+        self.cost_terms: dict = {}
         self.eqns = 0
+
+    def add_cost(self, coeff: int, n: Node | None, value: int | None):
+        """Add coeff * n (n None: coeff) to the row cost."""
+        self.cost += coeff * (value or 1)
+        n = n if n is not None else const(1)
+        term = self.cost_terms.setdefault(size_key(n), [n, 0])
+        term[1] += coeff
 
     def __repr__(self):
         return f"Kernel({self.name}, rows={self.rows}, {self.eqns} eqns)"
@@ -253,8 +280,9 @@ class ProgramLayout:
     def __init__(self):
         self.slots: dict = {}  # Var -> slot
         self.slot_info: list = []  # slot -> (kind, shape, dtype); kind: var | scratch | sizes | err
-        self.sizes: list[int] = []
+        self.sizes: list[int] = []  # the runtime size table (complete after finish())
         self._size_nodes: dict[int, Node] = {}
+        self._shared: list[int] = []  # values of the per-value entries (numbered last)
         self.sizes_slot = self._new_slot(("sizes", None, I64))
         self.err_slot = self._new_slot(("err", (1,), I64))
 
@@ -279,12 +307,29 @@ class ProgramLayout:
         return self.size(n)
 
     def size(self, n: int) -> Node:
-        """A runtime size (Z[i]), whatever its value."""
+        """A runtime size (Z[i]), whatever its value: one entry per value (dimensions in
+        index arithmetic, whose equality the lowering relies on)."""
         n = int(n)
         node = self._size_nodes.get(n)
-        if node is None:
-            node = self._size_nodes[n] = Node("size", dtype=I64, arg=len(self.sizes))
-            self.sizes.append(n)
+        if node is None:  # numbered by finish()
+            node = self._size_nodes[n] = Node("size", dtype=I64, arg=-1 - len(self._shared))
+            self._shared.append(n)
+        return node
+
+    def finish(self):
+        """Number the per-value entries after the per-use ones: how many per-value entries a
+        program has depends on which of its sizes coincide, the per-use ones do not."""
+        base = len(self.sizes)
+        for node in self._size_nodes.values():
+            node.arg = base + (-1 - node.arg)
+        self.sizes = self.sizes + self._shared
+
+    def fresh(self, n: int) -> Node:
+        """A runtime size with its own entry (row counts, index bounds, integer literals):
+        numbered by first use, so that values which coincide in one program instance and
+        not in another (list capacities that happen to be equal) give the same source."""
+        node = Node("size", dtype=I64, arg=len(self.sizes))
+        self.sizes.append(int(n))
         return node
 
 
@@ -320,6 +365,14 @@ class _Lowering:
     # -- index helpers --
     def dims(self, shape) -> list:
         return [self.layout.dim(d) for d in shape]
+
+    def prod(self, shape) -> Node:
+        """The number of elements of `shape` as a size Node: a constant when every dimension
+        is small, else a product in runtime sizes."""
+        p = const(1)
+        for d in self.dims(shape):
+            p = imul(p, d)
+        return p
 
     @staticmethod
     def _key(dims):
@@ -390,7 +443,8 @@ class _Lowering:
 
     def new_local(self, dtype, inner_shape) -> Local:
         size = _size(inner_shape) if inner_shape else None
-        loc = Local(f"t{len(self.k.locals)}", dtype, size)
+        loc = Local(f"t{len(self.k.locals)}", dtype, size,
+                    self.prod(inner_shape) if inner_shape else None)
         self.k.locals.append(loc)
         return loc
 
@@ -404,7 +458,7 @@ class _Lowering:
             v = x.val.item() if hasattr(x.val, "item") else x.val
             if x.aval.dtype.kind in "iu" and v >= 2:
                 # integers (sizes, strides, offsets) are runtime values, as sizes are
-                n = self.layout.size(v)
+                n = self.layout.fresh(v)
                 return n if x.aval.dtype == I64 else Node("cast", (n,), x.aval.dtype)
             return const(v, x.aval.dtype)
         loc = self.local_of.get(x)
@@ -492,7 +546,7 @@ class _Lowering:
         if name == "gather":
             xv, iv = e.inputs
             r = iv.aval.ndim
-            bound = self.layout.size(xv.aval.shape[0])
+            bound = self.layout.fresh(xv.aval.shape[0])
             if r and idx[0] is K and self.in_body:
                 # the row's indices, wrapped and bounds-checked once per row
                 key = (iv, xv.aval.shape[0])
@@ -528,7 +582,7 @@ class _Lowering:
         args = [self.emit(x, idx if x.aval.shape == shape else ()) for x in e.inputs]
         self.stmts.append(Assign(loc, Node("prim", args, out.aval.dtype, (e.prim, e.params))))
         self.local_of[out] = loc
-        self.k.cost += (8 if name in _COSTLY else 1) * (loc.size or 1)
+        self.k.add_cost(8 if name in _COSTLY else 1, loc.zsize, loc.size)
         if out in self.group.store:
             self.store_local(out, loc)
 
@@ -539,8 +593,9 @@ class _Lowering:
         elif loc.size is None:
             self.stmts.append(Store(buf, K, Node("read", (), loc.dtype, loc), None))
         else:
-            off = iadd(imul(K, const(loc.size)), J)
-            self.stmts.append(Store(buf, off, Node("read", (J,), loc.dtype, loc), loc.size))
+            off = iadd(imul(K, loc.zsize), J)
+            self.stmts.append(Store(buf, off, Node("read", (J,), loc.dtype, loc), loc.size,
+                                    loc.zsize))
 
     def lower_reduce(self, e):
         (x,) = e.inputs
@@ -552,18 +607,20 @@ class _Lowering:
         idx = self.row_index(in_shape)
         val = self.emit(x, idx)
         n_in = _size(in_shape[1:]) if len(in_shape) > 1 else None
+        zn_in = self.prod(in_shape[1:]) if len(in_shape) > 1 else None
         kept = [d for d in range(1, len(in_shape)) if d not in axes]
         out_idx = self.ravel(tuple(idx[d] for d in kept), [in_shape[d] for d in kept])
-        self.k.cost += n_in or 1
+        self.k.add_cost(1, zn_in, n_in)
         if 0 in axes:  # across rows: chunk partials, combined in order
             size = _size(out.aval.shape)
-            acc = Local(f"acc{len(self.k.reductions)}", out.aval.dtype, size)
+            acc = Local(f"acc{len(self.k.reductions)}", out.aval.dtype, size,
+                        self.prod(out.aval.shape))
             red = RowReduction(acc, op, size, self.buffer(out, "out"), None)
             self.k.reductions.append(red)
-            self.k.body.append(Accum(red, val, n_in, out_idx))
+            self.k.body.append(Accum(red, val, n_in, out_idx, zn_in))
             return
         loc = self.new_local(out.aval.dtype, out.aval.shape[1:])
-        self.k.body.append(Reduce(loc, val, n_in, out_idx, op))
+        self.k.body.append(Reduce(loc, val, n_in, out_idx, op, zn_in))
         self.local_of[out] = loc
         if out in self.group.store:
             self.store_local(out, loc)
@@ -586,8 +643,10 @@ class _Lowering:
             pairs = [(a, b) for a, b in zip(lc, rc) if a != 0]
             cshape = [xs[a] for a, _ in pairs]
             csz = _size(cshape)
+            zcsz = self.prod(cshape)
             n = out.aval.size * csz
-            o, c = idiv(J, const(csz)), imod(J, const(csz))
+            zn = imul(self.prod(out.aval.shape), zcsz)
+            o, c = idiv(J, zcsz), imod(J, zcsz)
             oi = self.unravel(o, out.aval.shape)
             ci = self.unravel(c, cshape)
             lidx = [K if d == 0 else (oi[lf.index(d)] if d in lf else
@@ -596,17 +655,20 @@ class _Lowering:
                                       ci[[b for _, b in pairs].index(d)]) for d in range(len(ys))]
             expr = Node("prim", (self.emit(x, tuple(lidx)), self.emit(y, tuple(ridx))),
                         out.aval.dtype, (mul_p, {}))
-            acc = Local(f"acc{len(self.k.reductions)}", out.aval.dtype, out.aval.size)
+            acc = Local(f"acc{len(self.k.reductions)}", out.aval.dtype, out.aval.size,
+                        self.prod(out.aval.shape))
             red = RowReduction(acc, "sum", out.aval.size, self.buffer(out, "out"), None)
             self.k.reductions.append(red)
-            self.k.body.append(Accum(red, expr, n, o))
-            self.k.cost += 2 * n
+            self.k.body.append(Accum(red, expr, n, o, zn))
+            self.k.add_cost(2, zn, n)
             return
         cshape = [xs[d] for d in lc]
         csz = _size(cshape)
+        zcsz = self.prod(cshape)
         inner = out.aval.shape[1:]
         n = _size(inner) * csz
-        o, c = idiv(J, const(csz)), imod(J, const(csz))
+        zn = imul(self.prod(inner), zcsz)
+        o, c = idiv(J, zcsz), imod(J, zcsz)
         oi = (K,) + self.unravel(o, inner)
         ci = self.unravel(c, cshape)
         nb = len(lb)
@@ -620,9 +682,10 @@ class _Lowering:
         if csz == 1:  # no contraction: an elementwise product (outer or batched)
             self.k.body.append(Assign(loc, expr))
         else:
-            self.k.body.append(Reduce(loc, expr, n if n > 1 or inner else None, o, "sum"))
+            self.k.body.append(Reduce(loc, expr, n if n > 1 or inner else None, o, "sum",
+                                      zn if n > 1 or inner else None))
         self.local_of[out] = loc
-        self.k.cost += 2 * n
+        self.k.add_cost(2, zn, n)
         if out in self.group.store:
             self.store_local(out, loc)
 
@@ -633,36 +696,42 @@ class _Lowering:
         n_rows = iv.aval.shape[0]
         per_row = _size(iv.aval.shape[1:])
         width = _size(operand.aval.shape[1:])
+        zper_row = self.prod(iv.aval.shape[1:])
+        zwidth = self.prod(operand.aval.shape[1:])
         m = operand.aval.shape[0]
         # indices, wrapped and bounds-checked, recorded per row
         idx_buf = self.scratch(n_rows * per_row, I64)
         ival = self.emit(iv, self.row_index(iv.aval.shape))
-        wrapped = Node("wrap", (_as_i64(ival), self.layout.size(m)), I64)
+        m_node = self.layout.fresh(m)
+        wrapped = Node("wrap", (_as_i64(ival), m_node), I64)
         inner_i = len(iv.aval.shape) > 1
-        self.k.body.append(Store(idx_buf, iadd(imul(K, const(per_row)), J if inner_i else
-                                               const(0)), wrapped, per_row if inner_i else None))
+        self.k.body.append(Store(idx_buf, iadd(imul(K, zper_row), J if inner_i else
+                                               const(0)), wrapped, per_row if inner_i else None,
+                                 zper_row if inner_i else None))
         # updates, recorded per row
         row_u = per_row * width
+        zrow_u = imul(zper_row, zwidth)
         upd_buf = self.scratch(n_rows * row_u, upd.aval.dtype)
         uval = self.emit(upd, self.row_index(upd.aval.shape))
         inner_u = len(upd.aval.shape) > 1
-        self.k.body.append(Store(upd_buf, iadd(imul(K, const(row_u)), J if inner_u else
-                                               const(0)), uval, row_u if inner_u else None))
-        self.k.cost += 2 * row_u
+        self.k.body.append(Store(upd_buf, iadd(imul(K, zrow_u), J if inner_u else
+                                               const(0)), uval, row_u if inner_u else None,
+                                 zrow_u if inner_u else None))
+        self.k.add_cost(2, zrow_u, row_u)
         operand_expr = None
         if not is_zero_value(operand, self.lazy):
             self.in_body = False
             operand_expr = self.emit(operand, self.unravel(R, operand.aval.shape))
         mode = "sum_then_add" if (out.aval.dtype.kind == "f" and width <= 16) else "add_into"
         self.k.scatters.append(Scatter(self.buffer(out, "out"), operand_expr, idx_buf, upd_buf,
-                                       per_row, width, self.layout.size(m), mode,
-                                       out.aval.dtype))
+                                       per_row, width, m_node, mode,
+                                       out.aval.dtype, zper_row, zwidth))
 
 
 def lower_group(group, lazy: dict, layout: ProgramLayout, name: str) -> Kernel:
     """The kernel description of a scheduled group (see schedule.py)."""
     k = Kernel(name)
-    k.rows = layout.size(group.rows) if group.rows is not None else None
+    k.rows = layout.fresh(group.rows) if group.rows is not None else None
     low = _Lowering(k, group, lazy, layout)
     for e in group.eqns:
         low.lower_eqn(e)

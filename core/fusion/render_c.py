@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .kernel import CHUNK, Accum, Assign, J, Kernel, Node, Reduce, Store
+from .kernel import CHUNK, Accum, Assign, J, Kernel, Node, Reduce, Store, is_const, size_key
 
 CTYPES = {
     np.dtype(np.float64): "double",
@@ -322,6 +322,31 @@ W_STACK = 1 << 18  # block workspaces above this many bytes go on the heap
 UNROLL = 8  # trailing sizes up to this are unrolled (SIMD over rows); larger ones SIMD over j
 
 
+def zs(n: Node) -> str:
+    """A size Node (constant, runtime size, product) as C: large sizes are read from Z, so
+    that the source does not depend on them."""
+    if n.op == "const":
+        return str(int(n.arg))
+    if n.op == "size":
+        return f"Z[{n.arg}]"
+    if n.op == "imul":
+        return f"({zs(n.args[0])} * {zs(n.args[1])})"
+    raise ValueError(f"not a size: {n!r}")
+
+
+def cost_expr(k: Kernel) -> str:
+    """The kernel's work per row as C: a constant plus multiples of runtime sizes."""
+    c0, terms = 0, []
+    for n, c in k.cost_terms.values():
+        if is_const(n):
+            c0 += c * int(n.arg)
+        else:
+            terms.append(f"{c} * {zs(n)}")
+    if not terms:
+        return str(max(1, c0))
+    return "(" + " + ".join([str(c0)] * bool(c0) + terms) + ")"
+
+
 def _reads(node, acc):
     if node.op == "read" and node.args is not None:
         acc.append(node.arg)
@@ -356,13 +381,20 @@ def _stmt_exprs(s):
 
 class _RowLayout:
     """Block arrays for the row values of a kernel body, at offsets in a per-thread workspace
-    `W`; an array is reused once the value it holds is dead."""
+    `W`; an array is reused once the value it holds is dead.
 
-    def __init__(self, body, keep=lambda loc: True, block=BLOCK):
-        self.block = block
-        self.where: dict = {}  # Local -> (array name, kind, size)
-        self.arrays: dict = {}  # name -> (ctype, offset in bytes)
-        self.nbytes = 0
+    `dynamic` (some trailing size is a runtime value): the rows per block (`blk`) are computed
+    at kernel entry, arrays with long rows ("aos") and large accumulators lie at runtime
+    offsets `WO[i]` after the static part, and "soa" arrays have the stride BLOCK (the source
+    does not depend on the runtime sizes)."""
+
+    def __init__(self, body, keep=lambda loc: True, block=BLOCK, dynamic=False):
+        self.block = BLOCK if dynamic else block  # the stride of soa arrays
+        self.dynamic = dynamic
+        self.where: dict = {}  # Local -> (array name, kind, size as C)
+        self.arrays: dict = {}  # name -> (ctype, offset in bytes as C)
+        self.nbytes = 0  # the static part
+        self.dyn: list = []  # C expressions: bytes of the arrays at WO[i]
         last: dict = {}
         for i, s in enumerate(body):
             for e in _stmt_exprs(s):
@@ -374,27 +406,36 @@ class _RowLayout:
                 loc = s.local
                 size = loc.size or 1
                 kind = "s" if loc.size is None else ("soa" if size <= UNROLL else "aos")
-                key = (ctype(loc.dtype), kind, size)
+                zsize = "1" if loc.size is None else zs(loc.zsize)
+                key = (ctype(loc.dtype), kind, zsize)
                 pool = free.get(key)
                 if pool:
                     name = pool.pop()
                 else:
                     name = f"r{len(self.arrays)}"
-                    self.arrays[name] = (key[0], self.nbytes)
-                    nbytes = block * size * np.dtype(loc.dtype).itemsize
-                    self.nbytes += -(-nbytes // 64) * 64
-                self.where[loc] = (name, kind, size)
+                    isz = np.dtype(loc.dtype).itemsize
+                    if kind == "aos" and dynamic:
+                        off = self.alloc_dynamic(f"blk * {zsize} * {isz}")
+                    else:
+                        off = self.alloc(self.block * size * isz)
+                    self.arrays[name] = (key[0], off)
+                self.where[loc] = (name, kind, zsize)
             for e in _stmt_exprs(s):
                 for loc in dict.fromkeys(_reads(e, [])):  # first-read order: deterministic
                     if last.get(loc) == i and loc in self.where:
-                        name, kind, size = self.where[loc]
-                        free.setdefault((ctype(loc.dtype), kind, size), []).append(name)
+                        name, kind, zsize = self.where[loc]
+                        free.setdefault((ctype(loc.dtype), kind, zsize), []).append(name)
                         last.pop(loc)
 
-    def alloc(self, nbytes: int) -> int:
+    def alloc(self, nbytes: int) -> str:
         off = self.nbytes
         self.nbytes += -(-nbytes // 64) * 64
-        return off
+        return str(off)
+
+    def alloc_dynamic(self, nbytes: str) -> str:
+        """Room for `nbytes` (a C expression) at a runtime offset."""
+        self.dyn.append(nbytes)
+        return f"WO[{len(self.dyn) - 1}]"
 
     def ref(self, loc, idx: str | None) -> str:
         name, kind, size = self.where[loc]
@@ -403,6 +444,26 @@ class _RowLayout:
         if kind == "soa":
             return f"{name}[({idx}) * {self.block} + kk]"
         return f"{name}[kk * {size} + ({idx})]"
+
+    def entry(self, widths) -> list:
+        """C lines (kernel entry) computing `blk`, the offsets WO and the size `wbytes` of a
+        dynamic workspace; `widths`: the row sizes (Nodes) that bound the rows per block."""
+        c0, exprs = 1, []
+        for w in widths:
+            if is_const(w):
+                c0 = max(c0, int(w.arg))
+            elif zs(w) not in exprs:
+                exprs.append(zs(w))
+        lines = [f"    int64_t blk = {BLOCK}, wmax = {c0};"]
+        lines += [f"    if ({e} > wmax) wmax = {e};" for e in exprs]
+        lines.append(f"    while (blk > 1 && blk * wmax > {BLOCK_ELEMENTS}) blk /= 2;")
+        lines.append(f"    int64_t WO[{len(self.dyn) + 1}];")
+        lines.append(f"    WO[0] = {self.nbytes};")
+        for i, e in enumerate(self.dyn):
+            lines.append(f"    WO[{i + 1}] = WO[{i}] + ({e} + 63) / 64 * 64;")
+        lines.append(f"    const int64_t wbytes = WO[{len(self.dyn)}] > 64 ? "
+                     f"WO[{len(self.dyn)}] : 64;")
+        return lines
 
 
 def _hoist_wraps(er, exprs, lines, ind, tag):
@@ -426,6 +487,9 @@ def _row_stmt(er: ExprRenderer, lay: _RowLayout, s, lines: list, ind: str, sid: 
     """One body statement as a loop over the rows of the block."""
     size = {Assign: lambda: s.local.size, Reduce: lambda: s.n, Store: lambda: s.n,
             Accum: lambda: s.n}[type(s)]()
+    zsize = {Assign: lambda: s.local.zsize, Reduce: lambda: s.zn, Store: lambda: s.zn,
+             Accum: lambda: s.zn}[type(s)]()
+    zsize = "1" if zsize is None else zs(zsize)  # loop bounds (large sizes from Z)
     er.wrap_names = {}
     bad = " reduction(|:bad)" if _wraps_in(_stmt_exprs(s)) else ""
     if isinstance(s, Accum):
@@ -446,7 +510,7 @@ def _row_stmt(er: ExprRenderer, lay: _RowLayout, s, lines: list, ind: str, sid: 
             return
         lines.append(f"{ind}for (int64_t kk = 0; kk < nb; kk++) {{")
         lines.append(f"{ind}    const int64_t k = kb + kk;")
-        lines.append(f"{ind}    for (int64_t j = 0; j < {size or 1}; j++) {{")
+        lines.append(f"{ind}    for (int64_t j = 0; j < {zsize}; j++) {{")
         _hoist_wraps(er, [s.expr, s.out], lines, ind + "        ", f"{sid}")
         target = f"{acc}[{er(s.out)}]"
         step = combine(er, red.op, red.acc.dtype, target, er(s.expr))
@@ -465,7 +529,7 @@ def _row_stmt(er: ExprRenderer, lay: _RowLayout, s, lines: list, ind: str, sid: 
                 lines.append(f"{ind}    const int64_t k = kb + kk; {t} a = {init};")
                 red = "reduction(+:a) " if simple else ""
                 lines.append(f"{ind}    #pragma omp simd {red}{bad}")
-                lines.append(f"{ind}    for (int64_t j = 0; j < {size}; j++) {{")
+                lines.append(f"{ind}    for (int64_t j = 0; j < {zsize}; j++) {{")
                 _hoist_wraps(er, [s.expr], lines, ind + "        ", f"{sid}")
                 lines.append(f"{ind}        a = {combine(er, s.op, loc.dtype, 'a', er(s.expr))};")
                 lines.append(f"{ind}    }}")
@@ -486,9 +550,9 @@ def _row_stmt(er: ExprRenderer, lay: _RowLayout, s, lines: list, ind: str, sid: 
         # an array per row (some trailing axes kept)
         lines.append(f"{ind}for (int64_t kk = 0; kk < nb; kk++) {{")
         lines.append(f"{ind}    const int64_t k = kb + kk;")
-        lines.append(f"{ind}    for (int64_t o = 0; o < {loc.size}; o++) "
+        lines.append(f"{ind}    for (int64_t o = 0; o < {zs(loc.zsize)}; o++) "
                      f"{lay.ref(loc, 'o')} = {init};")
-        lines.append(f"{ind}    for (int64_t j = 0; j < {size}; j++) {{")
+        lines.append(f"{ind}    for (int64_t j = 0; j < {zsize}; j++) {{")
         _hoist_wraps(er, [s.expr, s.out], lines, ind + "        ", f"{sid}")
         target = lay.ref(loc, er(s.out))
         lines.append(f"{ind}        {target} = {combine(er, s.op, loc.dtype, target, er(s.expr))};")
@@ -518,7 +582,7 @@ def _row_stmt(er: ExprRenderer, lay: _RowLayout, s, lines: list, ind: str, sid: 
     lines.append(f"{ind}for (int64_t kk = 0; kk < nb; kk++) {{")
     lines.append(f"{ind}    const int64_t k = kb + kk;")
     lines.append(f"{ind}    #pragma omp simd{bad}")
-    lines.append(f"{ind}    for (int64_t j = 0; j < {size}; j++) {{")
+    lines.append(f"{ind}    for (int64_t j = 0; j < {zsize}; j++) {{")
     _hoist_wraps(er, exprs, lines, ind + "        ", f"{sid}")
     lines.append(f"{ind}        {target()} = {er(s.expr)};")
     lines.append(f"{ind}    }}")
@@ -573,14 +637,19 @@ def render_kernel(k: Kernel, er: ExprRenderer) -> str:
                 d = _defined_at(k.body, loc)
                 if d is not None and group_of[d] != group_of[i]:
                     crossing.add(loc)
-        widest = max([(st.local.size or 1) for st in k.body if isinstance(st, (Assign, Reduce))]
-                     + [red.size for red in k.reductions] + [1])
+        widths = ([st.local.zsize for st in k.body if isinstance(st, (Assign, Reduce))
+                   and st.local.size is not None] + [red.zsize for red in k.reductions])
+        dynamic = not all(is_const(w) for w in widths)
+        widest = max([int(w.arg) for w in widths if is_const(w)] + [1])
         block = BLOCK
         while block > 1 and block * widest > BLOCK_ELEMENTS:
             block //= 2
-        lay = _RowLayout(k.body, keep=crossing.__contains__, block=block)
-        acc_off = {red.acc.name: lay.alloc(red.size * np.dtype(red.acc.dtype).itemsize)
-                   for red in k.reductions}
+        lay = _RowLayout(k.body, keep=crossing.__contains__, block=block, dynamic=dynamic)
+        acc_off = {}
+        for red in k.reductions:
+            isz = np.dtype(red.acc.dtype).itemsize
+            acc_off[red.acc.name] = (lay.alloc(red.size * isz) if is_const(red.zsize) else
+                                     lay.alloc_dynamic(f"{zs(red.zsize)} * {isz}"))
         uniform = [s.local for s in k.prologue if isinstance(s, Assign)]
         u_index = {loc: i for i, loc in enumerate(uniform)}
         lines.append(f"    rg_u U[{max(1, len(uniform))}];")
@@ -595,8 +664,12 @@ def render_kernel(k: Kernel, er: ExprRenderer) -> str:
         er.local_ref = None
         er.wrap_names = {}
         n = er(k.rows)
-        cost = max(1, k.cost)
+        cost = cost_expr(k)
         lines.append(f"    const int64_t n = {n};")
+        if dynamic:
+            lines += lay.entry(widths)
+        else:
+            lines.append("    const int64_t WO[1] = {0};")
         lines.append(f"    const int64_t nchunks = (n + {CHUNK - 1}) / {CHUNK};")
         # dynamic: a thread that starts late (a busy machine) takes fewer chunks; the
         # chunks themselves, and so every sum, do not depend on which thread runs them
@@ -604,7 +677,13 @@ def render_kernel(k: Kernel, er: ExprRenderer) -> str:
                      f"num_threads(rg_nthreads()) "
                      f"if (rg_par && nchunks > 1 && n * {cost} >= {PAR_WORK})")
         lines.append("    for (int64_t c = 0; c < nchunks; c++) {")
-        if lay.nbytes <= W_STACK:
+        if dynamic:  # on the stack when small (a VLA), else on the heap
+            lines.append(f"        char Wv[wbytes <= {W_STACK} ? wbytes : 64] "
+                         f"__attribute__((aligned(64)));")
+            lines.append(f"        char *W = wbytes <= {W_STACK} ? Wv : "
+                         f"(char *) aligned_alloc(64, wbytes);")
+            lines.append("        if (!W) { *err = 2; continue; }")
+        elif lay.nbytes <= W_STACK:
             lines.append(f"        char W[{max(64, lay.nbytes)}] __attribute__((aligned(64)));")
         else:  # a large workspace: the heap (thread stacks may be small)
             lines.append(f"        char *W = (char *) aligned_alloc(64, {lay.nbytes});")
@@ -614,28 +693,32 @@ def render_kernel(k: Kernel, er: ExprRenderer) -> str:
             t = ctype(red.acc.dtype)
             init = reduce_init(red.op, red.acc.dtype)
             lines.append(f"        {t} *{red.acc.name} = ({t} *) (W + {acc_off[red.acc.name]});")
-            lines.append(f"        for (int64_t o = 0; o < {red.size}; o++) "
+            lines.append(f"        for (int64_t o = 0; o < {zs(red.zsize)}; o++) "
                          f"{red.acc.name}[o] = {init};")
         lines.append(f"        const int64_t kend = (c + 1) * {CHUNK} < n ? "
                      f"(c + 1) * {CHUNK} : n;")
-        lines.append(f"        for (int64_t kb = c * {CHUNK}; kb < kend; kb += {block}) {{")
-        lines.append(f"            const int64_t nb = kend - kb < {block} ? kend - kb : {block};")
+        blk = "blk" if dynamic else block
+        lines.append(f"        for (int64_t kb = c * {CHUNK}; kb < kend; kb += {blk}) {{")
+        lines.append(f"            const int64_t nb = kend - kb < {blk} ? kend - kb : {blk};")
         for pname in calls:
-            lines.append(f"            {pname}(B, Z, U, W, kb, nb, &bad);")
+            lines.append(f"            {pname}(B, Z, U, W, WO, kb, nb, &bad);")
         lines.append("        }")
         lines.append("        if (bad) *err = 1;")
         for red in k.reductions:
-            lines.append(f"        for (int64_t o = 0; o < {red.size}; o++) "
-                         f"b{red.partial.slot}[c * {red.size} + o] = {red.acc.name}[o];")
-        if lay.nbytes > W_STACK:
+            rs = zs(red.zsize)
+            lines.append(f"        for (int64_t o = 0; o < {rs}; o++) "
+                         f"b{red.partial.slot}[c * {rs} + o] = {red.acc.name}[o];")
+        if dynamic:
+            lines.append("        if (W != Wv) free(W);")
+        elif lay.nbytes > W_STACK:
             lines.append("        free(W);")
         lines.append("    }")
         for red in k.reductions:
             t = ctype(red.acc.dtype)
             init = reduce_init(red.op, red.acc.dtype)
-            step = combine(er, red.op, red.acc.dtype, "s",
-                           f"b{red.partial.slot}[c * {red.size} + o]")
-            lines.append(f"    for (int64_t o = 0; o < {red.size}; o++) {{")
+            rs = zs(red.zsize)
+            step = combine(er, red.op, red.acc.dtype, "s", f"b{red.partial.slot}[c * {rs} + o]")
+            lines.append(f"    for (int64_t o = 0; o < {rs}; o++) {{")
             lines.append(f"        {t} s = {init};")
             lines.append(f"        for (int64_t c = 0; c < nchunks; c++) s = {step};")
             lines.append(f"        b{red.out.slot}[o] = s;")
@@ -659,19 +742,21 @@ def _simple(s) -> bool:
         return s.local.size is None or s.local.size <= UNROLL
     if isinstance(s, Store):
         return s.n is None or s.n <= UNROLL
-    if isinstance(s, Reduce):
-        return (s.local.size or 1) <= UNROLL and (s.n or 1) <= 4 * UNROLL
+    if isinstance(s, Reduce):  # unrolled: only when the length is a compile-time constant
+        return ((s.local.size or 1) <= UNROLL and (s.n or 1) <= 4 * UNROLL
+                and (s.zn is None or is_const(s.zn)))
     if isinstance(s, Accum):
         return s.red.op == "sum" and s.red.size == 1 and (s.n is None or s.n <= UNROLL)
     return False
 
 
 def _wide(s):
-    """The trailing size of an elementwise statement looped over j (SIMD over j), or None."""
+    """The trailing size (a size Node) of an elementwise statement looped over j (SIMD over
+    j), or None."""
     if isinstance(s, Assign) and s.local.size is not None and s.local.size > UNROLL:
-        return s.local.size
+        return s.local.zsize
     if isinstance(s, Store) and s.n is not None and s.n > UNROLL:
-        return s.n
+        return s.zn
     return None
 
 
@@ -692,7 +777,7 @@ def _loop_groups(body) -> list[list[int]]:
     groups, cur, kind, defined = [], [], None, set()
     for i, s in enumerate(body):
         w = _wide(s)
-        k = "simple" if _simple(s) else (("wide", w) if w is not None else None)
+        k = "simple" if _simple(s) else (("wide", size_key(w)) if w is not None else None)
         fits = (k is not None and k == kind and len(cur) < PART
                 and (kind == "simple" or _reads_at_j(s, defined)))
         if not fits:
@@ -730,7 +815,7 @@ def _render_wide(er, lay, stmts, idxs, lines, crossing, size):
     lines.append("    for (int64_t kk = 0; kk < nb; kk++) {")
     lines.append("        const int64_t k = kb + kk; (void) k;")
     lines.append(f"        #pragma omp simd{bad}")
-    lines.append(f"        for (int64_t j = 0; j < {size}; j++) {{")
+    lines.append(f"        for (int64_t j = 0; j < {zs(size)}; j++) {{")
     for sid, s in zip(idxs, stmts):
         _hoist_wraps(er, _stmt_exprs(s), lines, ind, f"{sid}")
         if isinstance(s, Assign):
@@ -755,8 +840,9 @@ def _render_part(er, k, lay, idxs, pname, u_index, acc_off, crossing) -> str:
     accs = {s.red.acc.name: s.red for s in stmts if isinstance(s, Accum)}
     lines = [f"static __attribute__((noinline)) void {pname}(void **restrict B, "
              f"const int64_t *restrict Z, const rg_u *restrict U, char *restrict W, "
-             f"const int64_t kb, const int64_t nb, int64_t *restrict badp) {{",
-             "    (void) Z; (void) U; (void) W;"]
+             f"const int64_t *restrict WO, const int64_t kb, const int64_t nb, "
+             f"int64_t *restrict badp) {{",
+             "    (void) Z; (void) U; (void) W; (void) WO;"]
     for slot in sorted(bufs):
         b = k.buffers[slot]
         const = "const " if b.role == "in" else ""
@@ -904,11 +990,11 @@ def render_scatter(er: ExprRenderer, sc) -> list:
     """Owner-computes segment sum: thread t owns output rows [lo, hi) and adds the updates
     aimed at them in their recorded order (the bits of a sequential loop, any thread count)."""
     t = ctype(sc.dtype)
-    w = sc.width
+    w = zs(sc.zwidth)
     zero = literal(0, sc.dtype)
     operand = er(sc.operand) if sc.operand is not None else None
     lines = ["    {",
-             f"        const int64_t m = {er(sc.m)}, q_end = n * {sc.per_row};",
+             f"        const int64_t m = {er(sc.m)}, q_end = n * {zs(sc.zper_row)};",
              f"        {t} *restrict out = b{sc.out.slot};",
              f"        const int64_t *restrict I = b{sc.idx.slot};",
              f"        const {t} *restrict U = b{sc.upd.slot};",
@@ -925,7 +1011,7 @@ def render_scatter(er: ExprRenderer, sc) -> list:
     lines.append("            for (int64_t q = 0; q < q_end; q++) {")
     lines.append("                const int64_t i = I[q];")
     lines.append("                if (i < lo || i >= hi) continue;")
-    if w == 1:
+    if sc.width == 1:
         lines.append("                out[i] += U[q];")
     else:
         lines.append(f"                for (int64_t w = 0; w < {w}; w++) "

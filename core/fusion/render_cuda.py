@@ -9,6 +9,10 @@ kernel is made deterministic without atomics:
   stably (equal indices keep their row order) and `rg_segment_sum` adds each output row's
   updates in that order — the order of a sequential loop, as on the CPU.
 
+Row values whose trailing size is a runtime value (so that the source does not depend on it)
+live in global scratch, one slice per launched thread, element j of thread t at
+`[j * nthreads + t]` (coalesced); the runner bounds the launch so that the scratch stays small.
+
 The source also builds for the host (`-DRG_HOST_EMULATION`, one "thread" doing every row):
 the runtime's emulation mode uses it to test these kernels where no GPU is present.
 """
@@ -18,8 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .kernel import CHUNK, Accum, Assign, Kernel, Node, Reduce, Store
-from .render_c import ExprRenderer, combine, ctype, reduce_init
+from .kernel import CHUNK, Accum, Assign, Kernel, Node, Reduce, Store, is_const
+from .render_c import ExprRenderer, combine, ctype, reduce_init, zs
 
 PRELUDE = r"""#ifndef RG_HOST_EMULATION
 #ifdef __CUDACC_RTC__  /* NVRTC (cupy.RawModule) has no standard headers */
@@ -94,6 +98,7 @@ class CudaKernel:
     rows: Node | None
     reductions: list = field(default_factory=list)
     scatters: list = field(default_factory=list)
+    scratch: list = field(default_factory=list)  # (extra slot, dtype, size Node) per thread
 
 
 @dataclass
@@ -104,37 +109,60 @@ class CudaProgram:
     extra: list = field(default_factory=list)  # (kind, slot, dtype, size info) of extra slots
 
 
+def _in_scratch(loc) -> bool:
+    """Does this row value live in global scratch (its size a runtime value)?"""
+    return loc.size is not None and not is_const(loc.zsize)
+
+
+def _ref(loc, idx, node=None) -> str:
+    if loc.size is None:
+        return loc.name
+    if _in_scratch(loc):
+        return f"g{loc.name}[({idx}) * rg_nt + rg_tid]"
+    return f"{loc.name}[{idx}]"
+
+
+def _declare(loc, lines, ind):
+    if not _in_scratch(loc):
+        lines.append(f"{ind}{ctype(loc.dtype)} {loc.name}[{loc.size}];")
+
+
+def _n(zn) -> str:
+    return "1" if zn is None else zs(zn)
+
+
 def _stmt(er: ExprRenderer, s, lines: list, ind: str):
     if isinstance(s, Assign):
         loc, t = s.local, ctype(s.local.dtype)
         if loc.size is None:
             lines.append(f"{ind}const {t} {loc.name} = {er(s.expr)};")
         else:
-            lines.append(f"{ind}{t} {loc.name}[{loc.size}];")
-            lines.append(f"{ind}for (int64_t j = 0; j < {loc.size}; j++) "
-                         f"{loc.name}[j] = {er(s.expr)};")
+            _declare(loc, lines, ind)
+            lines.append(f"{ind}for (int64_t j = 0; j < {zs(loc.zsize)}; j++) "
+                         f"{_ref(loc, 'j')} = {er(s.expr)};")
     elif isinstance(s, Reduce):
         loc, t = s.local, ctype(s.local.dtype)
         init = reduce_init(s.op, loc.dtype)
-        target = loc.name if loc.size is None else f"{loc.name}[{er(s.out)}]"
+        target = loc.name if loc.size is None else _ref(loc, er(s.out))
         step = combine(er, s.op, loc.dtype, target, er(s.expr))
         if loc.size is None:
             lines.append(f"{ind}{t} {loc.name} = {init};")
         else:
-            lines.append(f"{ind}{t} {loc.name}[{loc.size}];")
-            lines.append(f"{ind}for (int64_t o = 0; o < {loc.size}; o++) {loc.name}[o] = {init};")
-        lines.append(f"{ind}for (int64_t j = 0; j < {s.n or 1}; j++) {target} = {step};")
+            _declare(loc, lines, ind)
+            lines.append(f"{ind}for (int64_t o = 0; o < {zs(loc.zsize)}; o++) "
+                         f"{_ref(loc, 'o')} = {init};")
+        lines.append(f"{ind}for (int64_t j = 0; j < {_n(s.zn)}; j++) {target} = {step};")
     elif isinstance(s, Store):
         line = f"b{s.buf.slot}[{er(s.offset)}] = {er(s.expr)};"
         if s.n is None:
             lines.append(f"{ind}{line}")
         else:
-            lines.append(f"{ind}for (int64_t j = 0; j < {s.n}; j++) {line}")
+            lines.append(f"{ind}for (int64_t j = 0; j < {zs(s.zn)}; j++) {line}")
     elif isinstance(s, Accum):
         red = s.red
-        target = f"{red.acc.name}[{er(s.out)}]"
+        target = _ref(red.acc, er(s.out))
         step = combine(er, red.op, red.acc.dtype, target, er(s.expr))
-        lines.append(f"{ind}for (int64_t j = 0; j < {s.n or 1}; j++) {target} = {step};")
+        lines.append(f"{ind}for (int64_t j = 0; j < {_n(s.zn)}; j++) {target} = {step};")
     else:  # pragma: no cover
         raise TypeError(type(s).__name__)
 
@@ -156,6 +184,17 @@ def render_kernel(k: Kernel, er: ExprRenderer, extra_slot) -> tuple[str, CudaKer
     sig = "(void **restrict B, const int64_t *restrict Z, int64_t *restrict err)"
     lines = [f"RG_KERNEL void {k.name}{sig} {{", "    (void) Z; (void) err;"]
     _buffers(k, lines)
+    scratch = [st.local for st in k.body if isinstance(st, (Assign, Reduce))
+               and _in_scratch(st.local)] + [red.acc for red in k.reductions
+                                              if _in_scratch(red.acc)]
+    if scratch:
+        lines.append("    const int64_t rg_nt = RG_NTHREADS, rg_tid = RG_TID;")
+    for loc in scratch:
+        slot = extra_slot(("scratch", loc))
+        ck.scratch.append((slot, loc.dtype, loc.zsize))
+        t = ctype(loc.dtype)
+        lines.append(f"    {t} *restrict g{loc.name} = ({t} *) B[{slot}];")
+    er.local_ref = _ref
     for s in k.prologue:
         if isinstance(s, Store):
             continue
@@ -176,17 +215,18 @@ def render_kernel(k: Kernel, er: ExprRenderer, extra_slot) -> tuple[str, CudaKer
         lines.append(f"    const int64_t n = {er(k.rows)};")
         lines.append("    for (int64_t k = RG_TID; k < n; k += RG_NTHREADS) {")
         for red in k.reductions:
-            t = ctype(red.acc.dtype)
-            lines.append(f"        {t} {red.acc.name}[{red.size}];")
-            lines.append(f"        for (int64_t o = 0; o < {red.size}; o++) "
-                         f"{red.acc.name}[o] = {reduce_init(red.op, red.acc.dtype)};")
+            _declare(red.acc, lines, "        ")
+            lines.append(f"        for (int64_t o = 0; o < {zs(red.zsize)}; o++) "
+                         f"{_ref(red.acc, 'o')} = {reduce_init(red.op, red.acc.dtype)};")
         for s in k.body:
             _stmt(er, s, lines, "        ")
         for red in k.reductions:
-            lines.append(f"        for (int64_t o = 0; o < {red.size}; o++) "
-                         f"c{red.acc.name}[k * {red.size} + o] = {red.acc.name}[o];")
+            rs = zs(red.zsize)
+            lines.append(f"        for (int64_t o = 0; o < {rs}; o++) "
+                         f"c{red.acc.name}[k * {rs} + o] = {_ref(red.acc, 'o')};")
         lines.append("    }")
     lines.append("}")
+    er.local_ref = None
     out = ["\n".join(lines)]
     for i, sc in enumerate(k.scatters):
         cs = CudaScatter(sc.idx.slot, sc.upd.slot, sc.out.slot, sc.per_row, sc.width, sc.m,
@@ -198,7 +238,7 @@ def render_kernel(k: Kernel, er: ExprRenderer, extra_slot) -> tuple[str, CudaKer
             ol = [f"RG_KERNEL void {cs.operand_kernel}{sig} {{", "    (void) Z; (void) err;"]
             _buffers(k, ol)
             ol.append(f"    {t} *restrict dst = ({t} *) B[{cs.operand_slot}];")
-            ol.append(f"    const int64_t total = {er(sc.m)} * {sc.width};")
+            ol.append(f"    const int64_t total = {er(sc.m)} * {zs(sc.zwidth)};")
             ol.append("    for (int64_t r = RG_TID; r < total; r += RG_NTHREADS) "
                       f"dst[r] = {er(sc.operand)};")
             ol.append("}")

@@ -23,6 +23,7 @@ from .render_cuda import CudaProgram
 
 THREADS = 256
 MAX_BLOCKS = 4096
+SCRATCH_BYTES = 1 << 28  # bound on a kernel's per-thread scratch (fewer blocks when larger)
 
 
 def nvcc() -> str | None:
@@ -45,7 +46,14 @@ def nvcc_check(source: str, arch: str = "sm_90") -> None:
 
 
 def _value(node: Node, sizes) -> int:
+    """The value of a size Node (constant, runtime size, or a product of them)."""
+    if node.op == "imul":
+        return _value(node.args[0], sizes) * _value(node.args[1], sizes)
     return int(node.arg) if node.op == "const" else int(sizes[node.arg])
+
+
+def _blocks(work: int, cap: int) -> int:
+    return max(1, min(MAX_BLOCKS, cap, -(-int(work) // THREADS)))
 
 
 class _CupyBackend:
@@ -68,8 +76,11 @@ class _CupyBackend:
     def table(self, ptrs):
         return self.xp.asarray(np.asarray(ptrs, dtype=np.uint64))
 
-    def launch(self, name, work, *args):
-        blocks = max(1, min(MAX_BLOCKS, -(-int(work) // THREADS)))
+    def nthreads(self, work, cap=MAX_BLOCKS) -> int:
+        return _blocks(work, cap) * THREADS
+
+    def launch(self, name, work, *args, cap=MAX_BLOCKS):
+        blocks = _blocks(work, cap)
         conv = [np.int64(a) if isinstance(a, (int, np.integer)) else a for a in args]
         self.fn(name)((blocks,), (THREADS,), tuple(conv))
 
@@ -107,7 +118,10 @@ class _HostBackend:
     def table(self, ptrs):
         return np.asarray(ptrs, dtype=np.uint64)
 
-    def launch(self, name, work, *args):
+    def nthreads(self, work, cap=MAX_BLOCKS) -> int:
+        return 1  # RG_NTHREADS on the host
+
+    def launch(self, name, work, *args, cap=MAX_BLOCKS):
         conv = []
         for a in args:
             if isinstance(a, np.ndarray):
@@ -147,8 +161,15 @@ class CudaRunner:
             for s in ck.scatters:
                 if s.operand_slot is not None:
                     extra[s.operand_slot] = xp.empty(_value(s.m, sizes) * s.width, dtype=s.dtype)
+            cap = MAX_BLOCKS
+            if ck.scratch:  # per-thread scratch: bound the threads so that it stays small
+                per = sum(np.dtype(dt).itemsize * _value(n, sizes) for _s, dt, n in ck.scratch)
+                cap = max(1, SCRATCH_BYTES // max(1, per * THREADS))
+                nt = be.nthreads(rows, cap)
+                for slot, dt, n in ck.scratch:
+                    extra[slot] = xp.empty(max(1, nt * _value(n, sizes)), dtype=dt)
             table = be.table([be.ptr(a) if a is not None else 0 for a in extra])
-            be.launch(kname, rows, table, Z, err)
+            be.launch(kname, rows, table, Z, err, cap=cap)
             for r in ck.reductions:
                 nch = max(1, -(-rows // CHUNK))
                 be.launch(r.kernel_chunks, nch * r.size, extra[r.contrib], extra[r.partial],

@@ -390,3 +390,33 @@ def test_strided_selects_are_exact():
     got, want = both(f, m, a, b, flat)
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
+
+
+def test_large_trailing_sizes_are_runtime_values(tmp_path, monkeypatch):
+    """Programs differing only in a trailing size above the unroll limit (17 vs 23: row
+    reductions, a segment sum of wide rows, stores of wide rows, a sum over rows) render one
+    C and one CUDA source, compile once, and give the interpreter's results."""
+    from reaxgrad.core.fusion import render_c
+
+    monkeypatch.setenv("REAXGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(runtime_c, "_loaded", {})  # compile here
+
+    def f(x, i):
+        y = jnp.exp(x) * 2.0
+        return (jnp.sum(y, axis=1) + jnp.max(x * y, axis=1), rc.ops.segment_sum(y, i, 3),
+                y * 3.0, jnp.sum(x, axis=0))
+
+    sources, cuda = set(), set()
+    for n in (17, 23):
+        assert n > render_c.UNROLL
+        x = np.random.default_rng(n).normal(size=(5, n))
+        i = np.array([0, 2, 1, 0, 2])
+        plan = Plan(rc.jit(f, backend="interpreter").lower(x, i))
+        sources.add(plan.source)
+        cuda.add(plan.cuda().source)
+        got, want = both(f, x, i)
+        for g, w in zip(got, want):
+            conforms(g, w)
+    assert len(sources) == 1 and len(cuda) == 1
+    assert "j < 17" not in next(iter(sources)) and "j < 23" not in next(iter(sources))
+    assert len(list(tmp_path.glob("*.so"))) == 1

@@ -78,3 +78,30 @@ def test_parameter_gradients_equal_the_interpreter(lammps_oracle, cho_molecules)
     got = rc.jit(grad, backend="fused")(floats, cho_molecules.positions)
     for g, w in zip(tree_leaves(got), tree_leaves(want)):
         _conforms(g, w)
+
+
+def test_molecules_of_different_sizes_share_one_compiled_source(tmp_path, monkeypatch):
+    """Two small molecules (9 and 10 atoms, different list capacities): one C source, compiled
+    once (the second evaluation loads the first's library), both equal to the interpreter."""
+    from ase.build import molecule
+
+    from reaxgrad.core.executors.fused import Plan
+    from reaxgrad.forcefields import lammps_oracle as lo
+    from reaxgrad.forcefields.reaxff import model as M
+
+    monkeypatch.setenv("REAXGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(runtime_c, "_loaded", {})
+    model = M.ReaxFF(str(lo.bench_dir() / "ffield.reax"), solver="direct")
+    sources = set()
+    for name in ("CH3CH2OH", "C4H4NH"):
+        atoms = molecule(name)
+        atoms.center(vacuum=5.0)
+        args = _args(model, atoms)
+        interp = rc.jit(M._evaluate, static_argnums=(7, 8, 9), backend="interpreter")
+        sources.add(Plan(interp.lower(*args)).source)
+        want = interp(*args)
+        got = rc.jit(M._evaluate, static_argnums=(7, 8, 9), backend="fused")(*args)
+        for g, w in zip(tree_leaves(got), tree_leaves(want)):
+            _conforms(g, w)
+    assert len(sources) == 1
+    assert len(list(tmp_path.glob("*.so"))) == 1
