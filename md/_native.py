@@ -68,12 +68,13 @@ def _version(cc: list[str]) -> str | None:
     return _compiler_version[key]
 
 
-def _build(name: str, source: str) -> ctypes.CDLL:
+def _build(name: str, source: str, extra=()) -> ctypes.CDLL:
     cc = compiler()
+    flags = (*FLAGS, *extra)
     version = _version(cc)
     if version is None:
         raise OSError(f"no working C compiler ({' '.join(cc)} --version failed)")
-    digest = hashlib.sha256("\0".join([source, " ".join(FLAGS), " ".join(cc), version])
+    digest = hashlib.sha256("\0".join([source, " ".join(flags), " ".join(cc), version])
                             .encode()).hexdigest()[:24]
     folder = cache_dir()
     target = folder / f"{name}-{digest}.so"
@@ -84,7 +85,7 @@ def _build(name: str, source: str) -> ctypes.CDLL:
         try:
             with os.fdopen(fd, "w") as handle:
                 handle.write(source)
-            out = subprocess.run([*cc, *FLAGS, "-o", tmp_lib, src_path, "-lm"],
+            out = subprocess.run([*cc, *flags, "-o", tmp_lib, src_path, "-lm"],
                                  capture_output=True, text=True, timeout=300)
             if out.returncode != 0:
                 raise OSError(f"{' '.join(cc)} failed: {out.stderr.strip()[:400]}")
@@ -98,16 +99,22 @@ def _build(name: str, source: str) -> ctypes.CDLL:
     return ctypes.CDLL(str(target))
 
 
-def load(name: str, source: str) -> ctypes.CDLL | None:
+def load(name: str, source: str, openmp: bool = False) -> ctypes.CDLL | None:
     """The compiled library of ``source`` (cached), or None when compiled code is off or
-    unavailable."""
+    unavailable. openmp: build with -fopenmp, or without it when the compiler refuses (the
+    source must then compile as plain C: its pragmas are ignored)."""
     if not enabled():
         return None
-    key = name + "\0" + source
+    key = name + "\0" + source + ("\0openmp" if openmp else "")
     with _lock:
         if key not in _loaded:
             try:
-                _loaded[key] = _build(name, source)
+                try:
+                    _loaded[key] = _build(name, source, ("-fopenmp",) if openmp else ())
+                except OSError:
+                    if not openmp:
+                        raise
+                    _loaded[key] = _build(name, source)
             except (OSError, subprocess.SubprocessError) as err:
                 warnings.warn(f"reaxgrad: compiled {name} unavailable, using NumPy ({err})",
                               RuntimeWarning, stacklevel=3)

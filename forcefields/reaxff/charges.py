@@ -168,14 +168,22 @@ def _pcg(a, b, guess, tol):
 
 def _host_solve(tol):
     def solve(i, j, h, diag, b, guess):
-        return _pcg(_sparse_hardness(i, j, h, diag), b, guess, tol)
+        """Rows of b (k, n) solved against one matrix: compiled CG, else SciPy's."""
+        from ._qeq_c import solve as compiled
+
+        x = compiled(i, j, h, diag, b, guess, tol)
+        if x is not None:
+            return x
+        a = _sparse_hardness(i, j, h, diag)
+        return np.stack([_pcg(a, bk, gk, tol) for bk, gk in zip(b, guess)])
 
     return solve
 
 
 def _sparse_solve_impl(tol, i, j, h, diag, b, guess):
-    """x = H⁻¹ b for the sparse symmetric H given by its pair entries (i, j, h) and diagonal,
-    CG from `guess`; host code, so it runs under jit and vmap as well as eagerly."""
+    """x (k, n) with H x_r = b_r for the sparse symmetric H given by its pair entries
+    (i, j, h) and diagonal, CG from `guess` (k, n); host code, so it runs under jit and vmap as
+    well as eagerly."""
     return pure_callback(_host_solve(tol), b, i, j, h, diag, b, guess)
 
 
@@ -185,10 +193,12 @@ def _sparse_solve_fwd(tol, i, j, h, diag, b, guess):
 
 
 def _sparse_solve_bwd(tol, res, ct):
-    """H symmetric: λ = H⁻¹ct; db = λ, d diag = −λx, dh_p = −(λ_i x_j + λ_j x_i)."""
+    """H symmetric: λ = H⁻¹ct; db = λ, d diag = −Σ_r λ_r x_r,
+    dh_p = −Σ_r (λ_ri x_rj + λ_rj x_ri)."""
     i, j, h, diag, x = res
     lam = pure_callback(_host_solve(tol), ct, i, j, h, diag, ct, x)
-    return None, None, -(lam[i] * x[j] + lam[j] * x[i]), -lam * x, lam, None
+    dh = -jnp.sum(lam[:, i] * x[:, j] + lam[:, j] * x[:, i], axis=0)
+    return None, None, dh, -jnp.sum(lam * x, axis=0), lam, None
 
 
 _sparse_solve = custom_vjp(_sparse_solve_impl, nondiff_argnums=(0,))
@@ -197,14 +207,17 @@ _sparse_solve.defvjp(_sparse_solve_fwd, _sparse_solve_bwd)
 
 def _solve_cg(positions, cell, params, types, pairs, total_charge, constant, swa, swb, guess,
               tol):
-    """QEq by LAMMPS's two solves H s = −χ, H t = −1, q = s + ((Q − Σs)/Σt)·t (sparse CG)."""
+    """QEq by LAMMPS's two solves H s = −χ, H t = −1, q = s + ((Q − Σs)/Σt)·t (sparse CG, both
+    right-hand sides in one call)."""
     i, j, h, diag = _hardness_entries(positions, cell, params, types, pairs, constant, swa, swb)
     guess = guess or {}
     chi = take(params["chi"], types)
     n = jnp.shape(types)[0]
     zeros = np.zeros(n)
-    s = _sparse_solve(tol, i, j, h, diag, -chi, guess.get("s", zeros))
-    t = _sparse_solve(tol, i, j, h, diag, -np.ones(n), guess.get("t", zeros))
+    rhs = jnp.stack([-chi, -np.ones(n)])
+    start = jnp.stack([jnp.asarray(guess.get("s", zeros)), jnp.asarray(guess.get("t", zeros))])
+    sol = _sparse_solve(tol, i, j, h, diag, rhs, start)
+    s, t = sol[0], sol[1]
     mu = (total_charge - jnp.sum(s)) / jnp.sum(t)
     return {"q": s + mu * t, "u": None, "mu": mu, "s": s, "t": t}
 
