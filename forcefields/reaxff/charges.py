@@ -286,8 +286,9 @@ def _solve_batch(positions, cell, params, types, lists, total_charge, constant, 
     bordered (m + 1)-system per structure, solved together by a batched dense solve."""
     i, j, h, diag = _hardness_entries(positions, cell, params, types, lists, constant, swa,
                                       swb)
-    return _padded_solve(i, j, h, diag, take(params["chi"], types), total_charge,
-                         lists.charge_slot, lists.atom_structure, lists.structure_slots)
+    out = _padded_solve(i, j, h, diag, take(params["chi"], types), total_charge,
+                        lists.charge_slot, lists.atom_structure, lists.structure_slots)
+    return {**out, "u": None}
 
 
 def _padded_solve(i, j, h, diag, chi_atoms, total_charge, slot, owner, real):
