@@ -9,15 +9,15 @@ inputs. Workers compute and return results; only this driver writes the database
 per structure in its own transaction as results arrive, so the database is always a set of
 complete rows: rerunning the same command skips the ``source_index`` values it already holds
 (done or failed), and a driver killed at any moment resumes with nothing lost or duplicated.
-The database's metadata names the task, the force field (by content) and the options; another
-command is refused.
+The database's metadata names the task, the force field and the inputs (by content) and the
+options; another command is refused.
 
 Rows (ASE units, as `reaxgrad minimize`'s output): the final structure (the input for
 ``energy``) with energy (eV), forces (eV/Å), charges (e) and stress as calculator results;
 keys ``source_index status task source source_frame wall_time worker energy_kcal_mol``
-(``worker``: host:pid that computed it; + ``error``
-for a failed structure; ``converged opt_steps evaluations`` for minimize; ``md_steps md_time
-temperature`` for md); data ``energy_terms`` (kcal/mol) and, for md, ``thermo``.
+(``worker``: the host:pid that computed it), ``error`` for a failed structure, ``converged
+opt_steps evaluations`` for minimize, ``md_steps md_time temperature`` for md; data
+``energy_terms`` (kcal/mol) and, for md, ``thermo``.
 
 Exit status: 0 every structure done; 1 some structure failed (recorded in the database);
 2 bad input or options (nothing run); 130 interrupted (rows written so far are kept).

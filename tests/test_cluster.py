@@ -111,13 +111,18 @@ def test_local_cluster_single_threaded_processes_sharing_the_kernel_cache():
     assert {k: os.environ.get(k) for k in keys[:4]} == before
 
 
-def test_joined_cluster_is_left_running():
+def test_joined_cluster_is_left_running(tmp_path):
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
+    sfile = tmp_path / "scheduler.json"
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None,
+                      scheduler_kwargs={"scheduler_file": str(sfile)}) as cluster:
         with open_client(parse("--scheduler-address", cluster.scheduler_address)) as client:
             assert client.submit(sum, [1, 2]).result() == 3
         assert client.status == "closed"
+        with open_client(parse("--scheduler-file", str(sfile))) as client:
+            assert client.scheduler.address == cluster.scheduler_address
+            assert client.submit(sum, [5, 6]).result() == 11
         with Client(cluster) as again:
             assert again.submit(sum, [3, 4]).result() == 7
 
