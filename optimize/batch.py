@@ -134,11 +134,15 @@ def _units(chosen, positions):
 
 
 def build_batch(structures: list[Structure], members, params, positions=None, *,
-                elements=None, control=None, previous: Batch | None = None) -> Batch:
+                elements=None, control=None, previous: Batch | None = None,
+                capacities: dict | None = None) -> Batch:
     """Lists for ``structures[k] for k in members`` at ``positions`` (a list of (n, 3) arrays,
-    default each structure's own), concatenated and padded. ``previous``: keep its capacities
-    when the new lists fit (same compiled function). Pass members in ``canonical_order`` so
-    that consecutive molecules share one list build."""
+    default each structure's own), concatenated and padded. ``previous`` (or ``capacities``,
+    {list name: length}, as ``Batch.capacities()``): keep those capacities when the new lists
+    fit (same compiled function). Pass members in ``canonical_order`` so that consecutive
+    molecules share one list build."""
+    if capacities is None and previous is not None:
+        capacities = previous.capacities()
     members = np.asarray(members, dtype=np.int64)
     chosen = [structures[k] for k in members]
     positions = [s.positions for s in chosen] if positions is None else positions
@@ -173,8 +177,7 @@ def build_batch(structures: list[Structure], members, params, positions=None, *,
         joined = {f: np.concatenate([p[f] for p in parts[name]]) for f in parts[name][0]}
         m = len(next(iter(joined.values())))
         counts[name] = m
-        old = 0 if previous is None else len(getattr(previous.lists, name + "_mask"))
-        capacity = old if m <= old else bucket_capacity(m, growth=1.25, minimum=16)
+        capacity = padded_length(m, capacities, name)
         for f, values in joined.items():
             padded = np.zeros((capacity,) + values.shape[1:], dtype=values.dtype)
             padded[:m] = values
@@ -198,6 +201,13 @@ def build_batch(structures: list[Structure], members, params, positions=None, *,
     return Batch(members=members, atom_offsets=np.asarray(offsets), lists=lists,
                  charges=np.array([s.charge for s in chosen], dtype=np.float64),
                  built_at=np.concatenate(positions), counts=counts)
+
+
+def padded_length(count: int, capacities: dict | None, name: str) -> int:
+    """The capacity of list ``name`` holding ``count`` entries, kept at ``capacities[name]``
+    when they fit, else the next size on the bucket ladder."""
+    old = 0 if capacities is None else int(capacities.get(name, 0))
+    return old if count <= old else bucket_capacity(count, growth=1.25, minimum=16)
 
 
 def jaxreaxff_image_limit(cell, far_cutoff=10.0) -> tuple[int, int, int]:

@@ -42,3 +42,9 @@ def cluster_structures(n_atoms, max_clusters: int = 10) -> list[np.ndarray]:
         groups.append(order[before[start]:before[d]])
         d, k = start, k - 1
     return groups[::-1]
+
+
+def cluster_cost(n_atoms) -> float:
+    """Estimated work of one batch of structures with these atom counts (the model above)."""
+    n_atoms = np.asarray(n_atoms, dtype=np.float64)
+    return float(len(n_atoms) * n_atoms.max(initial=0.0) ** 2 + OVERHEAD)

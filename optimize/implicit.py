@@ -20,7 +20,7 @@ import reaxgrad.core as rg
 import reaxgrad.core.numpy as jnp
 
 from .batch import build_batch, canonical_order
-from .clusters import cluster_structures
+from .clusters import cluster_cost, cluster_structures
 from .items import GEOMETRY_CATEGORIES
 from .predict import batch_energies, restraint_energy
 from .relax import restraint_arrays
@@ -72,6 +72,7 @@ class ImplicitGeometry:
     def __init__(self, problem, relaxer, chunk: int = 24):
         self.problem = problem
         self.chunk = chunk
+        self.max_clusters = relaxer.max_clusters
         self._hessian, self._mixed = _second_derivatives(problem.pmap, problem.convention)
         measured = {problem.names[it.structures[0]] for tables in problem.tables.values()
                     for cat, t in tables.items() if cat in GEOMETRY_CATEGORIES
@@ -82,11 +83,10 @@ class ImplicitGeometry:
                        for g in cluster_structures(sizes, relaxer.max_clusters)]
         self.seconds = 0.0
 
-    def _batch(self, group, theta):
+    def _batch(self, group, theta, positions):
         p = self.problem
-        batch = build_batch(p.structures, group, p.pmap.numpy_tables(theta),
-                            [p.positions[k] for k in group], elements=p.elements,
-                            control=p.control)
+        batch = build_batch(p.structures, group, p.pmap.numpy_tables(theta), positions,
+                            elements=p.elements, control=p.control)
         batch.restraints = restraint_arrays(p.structures, group, batch.atom_offsets)
         return batch
 
@@ -102,33 +102,52 @@ class ImplicitGeometry:
         return np.concatenate(out)
 
     def linearize(self, theta) -> dict:
-        """{"x0": (N, 3), "jacobian": (3N, P), "theta0": (P,)} at the current geometries."""
+        """{"x0": (N, 3), "jacobian": (3N, P), "theta0": (P,)} at the current geometries;
+        one task per group on the problem's executor."""
         t = time.perf_counter()
         problem = self.problem
         theta = np.asarray(theta, dtype=np.float64)
         x0 = problem.positions_all()
-        n_params = len(theta)
-        jacobian = np.zeros((x0.size, n_params))
+        jacobian = np.zeros((x0.size, len(theta)))
         starts, sizes = problem.layout.atom_start, problem.layout.n_atoms
-        for group in self.groups:
-            batch = self._batch(group, theta)
-            x = np.concatenate([problem.positions[k] for k in group])
-            offsets = batch.atom_offsets
-            n = np.diff(offsets)
-            width = int(n.max())
-            probes = np.zeros((3 * width, len(x), 3))
-            for a in range(width):
-                for c in range(3):
-                    probes[3 * a + c, offsets[:-1][n > a] + a, c] = 1.0
-            args = (batch.lists, batch.charges, batch.restraints)
-            hv = self._columns(self._hessian, theta, x, probes, args)  # (3m, N, 3)
-            mixed = self._columns(self._mixed, theta, x, np.eye(n_params), args)  # (P, N, 3)
-            for p, k in enumerate(group):
-                lo, hi = offsets[p], offsets[p + 1]
-                m = hi - lo
-                h = hv[:3 * m, lo:hi].reshape(3 * m, 3 * m).T
-                b = mixed[:, lo:hi].reshape(n_params, 3 * m).T
-                rows = slice(3 * starts[k], 3 * (starts[k] + sizes[k]))
-                jacobian[rows] = _solve(h, b)
+        payloads = [{"group": g, "theta": theta, "chunk": self.chunk,
+                     "max_clusters": self.max_clusters,
+                     "positions": [problem.positions[k] for k in group]}
+                    for g, group in enumerate(self.groups)]
+        results = problem.executor.map(
+            "jacobian", payloads, [("jacobian", g) for g in range(len(self.groups))],
+            [cluster_cost([problem.structures[k].n_atoms for k in group])
+             for group in self.groups])
+        for group, result in zip(self.groups, results):
+            for k, block in zip(group, result["blocks"]):
+                jacobian[3 * starts[k]:3 * (starts[k] + sizes[k])] = block
         self.seconds += time.perf_counter() - t
         return {"x0": x0, "jacobian": jacobian, "theta0": theta}
+
+    def group_jacobian(self, payload) -> dict:
+        """The task: {"blocks": dx*/dθ (3n, P) of each member of group ``payload["group"]``}
+        at the given positions."""
+        theta = np.asarray(payload["theta"], dtype=np.float64)
+        group = self.groups[payload["group"]]
+        positions = [np.asarray(x, dtype=np.float64) for x in payload["positions"]]
+        batch = self._batch(group, theta, positions)
+        x = np.concatenate(positions)
+        offsets = batch.atom_offsets
+        n = np.diff(offsets)
+        width = int(n.max())
+        probes = np.zeros((3 * width, len(x), 3))
+        for a in range(width):
+            for c in range(3):
+                probes[3 * a + c, offsets[:-1][n > a] + a, c] = 1.0
+        args = (batch.lists, batch.charges, batch.restraints)
+        n_params = len(theta)
+        hv = self._columns(self._hessian, theta, x, probes, args)  # (3m, N, 3)
+        mixed = self._columns(self._mixed, theta, x, np.eye(n_params), args)  # (P, N, 3)
+        blocks = []
+        for p in range(len(group)):
+            lo, hi = offsets[p], offsets[p + 1]
+            m = hi - lo
+            h = hv[:3 * m, lo:hi].reshape(3 * m, 3 * m).T
+            b = mixed[:, lo:hi].reshape(n_params, 3 * m).T
+            blocks.append(_solve(h, b))
+        return {"blocks": blocks}

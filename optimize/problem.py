@@ -7,6 +7,11 @@ The loss at fixed geometry is one traced function over every batch (JAX-ReaxFF's
 items (DISTANCE, ANGLE, TORSION) and CELL depend on the positions only, so at fixed geometry
 they are constants of θ; ``optimize.implicit`` adds their exact θ-gradient through the relaxed
 minimum.
+
+The work is split by cluster (``optimize.cluster_eval``) and run by ``self.executor`` (this
+process by default, Dask workers with ``optimize.distributed``): each cluster's outputs, then
+the items' loss and its cotangents here, then each cluster's VJP, summed in cluster order. The
+same decomposition and order serially and distributed, so both give the same bits.
 """
 from __future__ import annotations
 
@@ -18,8 +23,10 @@ import numpy as np
 import reaxgrad.core as rg
 import reaxgrad.core.numpy as jnp
 
-from .batch import Batch, Structure, build_batch, canonical_order
-from .clusters import cluster_structures
+from .batch import Batch, Structure, canonical_order
+from .cluster_eval import ClusterEvaluator, ClusterRequest
+from .clusters import cluster_cost, cluster_structures
+from .executor import LocalExecutor
 from .items import (
     GEOMETRY_CATEGORIES,
     JAXREAXFF_CATEGORIES,
@@ -52,6 +59,7 @@ class Timings:
     loss: float = 0.0
     relax: float = 0.0
     evaluations: int = 0
+    recomputed: int = 0  # cluster VJPs that reran the forward pass (residuals not found)
     traces: dict = field(default_factory=dict)
 
 
@@ -82,60 +90,80 @@ class FitProblem:
         self.geometry_model = None  # optimize.implicit: x*(θ) ≈ x0 + J (θ − θ0)
         self._geometry_cache: dict = {}
         self.theta_lists = pmap.initial.copy()
-        self.batches = self._build(pmap.initial)
+        # list capacities per cluster (tracked here, sent with every request, so that any
+        # process builds the same padded lists) and what the last evaluation reported
+        self.capacities: list = [None] * len(self.clusters)
+        self.cluster_info: list = [None] * len(self.clusters)
+        self._costs = [cluster_cost([structures[k].n_atoms for k in members])
+                       for members in self.clusters]
         self.layout = self._layout()
         self.tables = {k: build_tables(v, self.names, self.layout, structures)
                        for k, v in item_sets.items()}
         cats = {c for t in self.tables.values() for c in t}
         self.need_forces = bool(cats & {"FORCE", "RMSG"})
+        self.spec = {"pmap": pmap, "structures": structures, "item_sets": item_sets,
+                     "convention": convention, "scored": self.scored,
+                     "max_clusters": max_clusters, "control": control}
+        self.local = ClusterEvaluator(self)
+        self.executor = LocalExecutor(self)
+        self._items_grad = rg.jit(rg.value_and_grad(self._items_loss, argnums=(0, 1, 2, 3),
+                                                    has_aux=True))
         self._value_and_grad = rg.jit(rg.value_and_grad(self._traced_loss, has_aux=True),
                                       static_argnums=(1,))
         self._outputs = rg.jit(self._traced_outputs, static_argnums=(1,))
 
+    def local_executor(self) -> LocalExecutor:
+        """An executor running the tasks in this process (the default)."""
+        return LocalExecutor(self)
+
     # -- lists ------------------------------------------------------------------------------
-    def _build(self, theta, previous=None) -> list[Batch]:
-        t = time.perf_counter()
-        tables = self.pmap.numpy_tables(theta)
+    def requests(self) -> list[ClusterRequest]:
+        """Each cluster's list state: lists for ``theta_lists`` at the current positions."""
+        return [ClusterRequest(c, self.theta_lists, [self.positions[k] for k in members],
+                               self.capacities[c])
+                for c, members in enumerate(self.clusters)]
+
+    @property
+    def batches(self) -> list[Batch]:
+        """Every cluster's batch in this process, at the current list state (serial uses;
+        ``_args``: the sensitivity report, the demo's targets)."""
         out = []
-        for c, members in enumerate(self.clusters):
-            prev = None if previous is None else previous[c]
-            out.append(build_batch(self.structures, members, tables,
-                                   [self.positions[k] for k in members],
-                                   elements=self.elements, control=self.control,
-                                   previous=prev))
-        self.timings.lists += time.perf_counter() - t
+        for request in self.requests():
+            batch, seconds = self.local.batch(request)
+            self.timings.lists += seconds
+            self.capacities[request.cluster] = batch.capacities()
+            out.append(batch)
         return out
 
     def refresh_lists(self, theta) -> None:
-        """Rebuild every batch's lists at the current positions for parameters θ (nothing to
-        do when neither changed since the last build)."""
-        theta = np.array(theta, dtype=np.float64)
-        same = (np.array_equal(theta, self.theta_lists) and all(
-            np.array_equal(self._batch_positions(b), b.built_at) for b in self.batches))
-        if same:
-            return
-        self.theta_lists = theta
-        self.batches = self._build(theta, previous=self.batches)
+        """Lists for parameters θ from now on (built where each cluster is next evaluated,
+        unless neither θ nor the positions changed since the last build)."""
+        self.theta_lists = np.array(theta, dtype=np.float64)
 
     def set_positions(self, positions: list) -> None:
-        """New geometries (after relaxation); the lists follow at ``refresh_lists``."""
+        """New geometries (after relaxation); lists follow at the next evaluation."""
         self.positions = [np.asarray(p, dtype=np.float64) for p in positions]
         self._geometry_cache = {}
 
-    def _batch_positions(self, batch: Batch) -> np.ndarray:
-        return np.concatenate([self.positions[k] for k in batch.members])
+    def _cluster_positions(self, c: int) -> np.ndarray:
+        return np.concatenate([self.positions[k] for k in self.clusters[c]])
 
     def _layout(self) -> Layout:
         n = len(self.structures)
         slot, start, owner = np.zeros(n, np.int64), np.zeros(n, np.int64), []
         s_base = a_base = 0
-        for b in self.batches:
-            for p, k in enumerate(b.members):
+        self._slices = []  # per cluster: (structure slots, atom rows) in the outputs
+        for members in self.clusters:
+            sizes = np.array([self.structures[k].n_atoms for k in members])
+            offsets = np.concatenate([[0], np.cumsum(sizes)])
+            for p, k in enumerate(members):
                 slot[k] = s_base + p
-                start[k] = a_base + b.atom_offsets[p]
-            owner.append(s_base + np.asarray(b.lists.atom_structure)[:b.n_atoms])
-            s_base += len(b.members)
-            a_base += b.n_atoms
+                start[k] = a_base + offsets[p]
+            owner.append(s_base + np.repeat(np.arange(len(members)), sizes))
+            self._slices.append((slice(s_base, s_base + len(members)),
+                                 slice(a_base, a_base + int(offsets[-1]))))
+            s_base += len(members)
+            a_base += int(offsets[-1])
         counts = np.array([s.n_atoms for s in self.structures])
         return Layout(slot, start, counts, np.concatenate(owner))
 
@@ -161,6 +189,10 @@ class FitProblem:
     def _traced_loss(self, theta, need_forces, positions, lists, charges, weights,
                      geometry=None):
         energy, q, forces = self._traced_outputs(theta, need_forces, positions, lists, charges)
+        return self._items_loss(theta, energy, q, forces, weights, geometry)
+
+    def _items_loss(self, theta, energy, q, forces, weights, geometry=None):
+        """(loss of the θ-dependent items, predictions) from every cluster's outputs."""
         total = jnp.zeros(())
         preds = {}
         if geometry is not None:  # relaxed positions linearised in θ (optimize.implicit)
@@ -179,19 +211,49 @@ class FitProblem:
         return total, preds
 
     def _args(self):
-        positions = [self._batch_positions(b)[:b.n_atoms] for b in self.batches]
-        lists = [b.lists for b in self.batches]
-        charges = [b.charges for b in self.batches]
+        batches = self.batches
+        positions = [self._cluster_positions(c) for c in range(len(batches))]
+        lists = [b.lists for b in batches]
+        charges = [b.charges for b in batches]
         return positions, lists, charges
 
     def compile_counts(self) -> dict:
-        """How often each compiled function was traced (one per list-capacity layout)."""
-        return {"loss_and_grad": self._value_and_grad.trace_count,
-                "outputs": self._outputs.trace_count}
+        """How often the compiled function of a cluster was traced (one per list-capacity
+        layout; the most over clusters and the processes that reported)."""
+        out = {"loss_and_grad": 0, "outputs": 0}
+        for info in self.cluster_info:
+            for k in out:
+                out[k] = max(out[k], (info or {}).get("traces", {}).get(k, 0))
+        return out
 
     # -- host API ---------------------------------------------------------------------------
     def positions_all(self) -> np.ndarray:
-        return np.concatenate([self._batch_positions(b) for b in self.batches])
+        return np.concatenate([self._cluster_positions(c) for c in range(len(self.clusters))])
+
+    def _run(self, method: str, requests: list, theta, extra=None) -> list:
+        """``method`` on every cluster through the executor; list state bookkept."""
+        payloads = [{"request": r, "theta": theta, **(extra[r.cluster] if extra else {})}
+                    for r in requests]
+        results = self.executor.map(method, payloads,
+                                    [("cluster", r.cluster) for r in requests],
+                                    [self._costs[r.cluster] for r in requests])
+        for r, result in zip(requests, results):
+            self.timings.recomputed += int(result.get("recomputed", False))
+            info = {**result["info"], "worker": result.get("worker")}
+            self.capacities[r.cluster] = info["capacities"]
+            self.cluster_info[r.cluster] = info
+            self.timings.lists += info["lists"]
+        return results
+
+    def _gather(self, results):
+        """Every cluster's (energies, charges, forces) concatenated in layout order."""
+        energy = np.concatenate([r["outputs"][0] for r in results])
+        charges = np.concatenate([r["outputs"][1] for r in results])
+        if self.need_forces:
+            forces = np.concatenate([r["outputs"][2] for r in results])
+        else:
+            forces = np.zeros((len(charges), 3))
+        return energy, charges, forces
 
     def loss_and_grad(self, theta, weights=None):
         """(loss, dloss/dθ) at the current geometries (the surrogate JAX-ReaxFF minimises);
@@ -199,13 +261,25 @@ class FitProblem:
         multiplier (default: the train set only)."""
         weights = weights or {k: float(k == "train") for k in self.tables}
         t = time.perf_counter()
-        (value, _), grad = self._value_and_grad(np.asarray(theta, dtype=np.float64),
-                                                self.need_forces, *self._args(), weights,
-                                                self.geometry_model)
+        theta = np.ascontiguousarray(theta, dtype=np.float64)
+        requests = self.requests()
+        energy, q, forces = self._gather(self._run("forward", requests, theta))
+        (value, _), (grad, ct_e, ct_q, ct_f) = self._items_grad(
+            theta, energy, q, forces, weights, self.geometry_model)
+        ct_e, ct_q, ct_f = (np.asarray(a, dtype=np.float64) for a in (ct_e, ct_q, ct_f))
+        cotangents = []
+        for structures, atoms in self._slices:
+            ct = [ct_e[structures], ct_q[atoms]]
+            if self.need_forces:
+                ct.append(ct_f[atoms])
+            cotangents.append({"cotangents": ct})
+        grad = np.array(grad, dtype=np.float64)
+        for result in self._run("vjp", requests, theta, cotangents):  # fixed order
+            grad = grad + result["grad"]
         geometry = sum(weights[k] * self._geometry_loss(k) for k in self.tables)
         self.timings.loss += time.perf_counter() - t
         self.timings.evaluations += 1
-        return float(value) + geometry, np.asarray(grad, dtype=np.float64)
+        return float(value) + geometry, grad
 
     def _geometry_loss(self, name: str) -> float:
         """The position-only items held fixed in the loss (all of them, or CELL only when the
@@ -225,9 +299,8 @@ class FitProblem:
 
     def evaluate(self, theta) -> dict:
         """{item set: Evaluation} at the current geometries."""
-        energy, q, forces = self._outputs(np.asarray(theta, dtype=np.float64),
-                                          self.need_forces, *self._args())
-        energy, q, forces = (np.asarray(a) for a in (energy, q, forces))
+        theta = np.ascontiguousarray(theta, dtype=np.float64)
+        energy, q, forces = self._gather(self._run("outputs", self.requests(), theta))
         out = {}
         for name, tables in self.tables.items():
             preds = {k: np.asarray(v) for k, v in

@@ -21,7 +21,7 @@ import reaxgrad.core.numpy as jnp
 from reaxgrad.md.minimize import fire, lbfgs
 
 from .batch import FIT_CONTROL, build_batch, canonical_order, moved_too_far
-from .clusters import cluster_structures
+from .clusters import cluster_cost, cluster_structures
 from .predict import batch_energies, restraint_energy
 
 # JAX-ReaxFF's constants (its learning rates are float32 numbers)
@@ -103,86 +103,116 @@ class Relaxer:
 
     def steepest_descent(self, theta, steps, learning_rate, end_rmsg) -> dict:
         """JAX-ReaxFF's energy minimisation; returns {structure index: RMSG at the last step}.
-        Structures that stopped (learning rate 0: converged or out of budget) never move
-        again, so every COMPACT_EVERY steps the batch is rebuilt without them once they are
-        at least half of it."""
-        t = time.perf_counter()
-        s = self.problem.structures
-        rmsg_out = {}
-        self.active = []  # structures still moving, per group and step
-        global_lr = float(np.float32(learning_rate))
-        for g, group in enumerate(self.groups):
-            start = [s[k].positions.copy() for k in group]
-            x = [p.copy() for p in start]
-            lr = np.ones(len(group))
-            budget = np.array([s[k].relax_steps for k in group], dtype=np.int64)
-            n = np.array([s[k].n_atoms for k in group], dtype=np.float64)
-            previous = np.zeros(len(group))
-            rmsg = np.zeros(len(group))
-            live, local = np.arange(len(group)), None  # structures evaluated, their batch
-            for it in range(steps):
-                if not np.any(lr > 0):
-                    break
-                moving = lr[live] > 0
-                if it % COMPACT_EVERY == 0 and np.count_nonzero(moving) <= 0.5 * len(live):
-                    live, local = live[moving], None
-                positions = [x[p] for p in live]
-                if len(live) == len(group):
-                    energy, grad = self.energy_and_gradient(g, theta, positions)
-                else:
-                    if local is None or moved_too_far(local, np.concatenate(positions)):
-                        local = self._build(group[live], theta, positions, previous=local)
-                    energy, grad = self._evaluate(local, theta, positions)
-                rmsg[live] = np.sqrt((np.array([np.sum(gk * gk) for gk in grad]) + 1e-5)
-                                     / (3 * n[live]))
-                if it > 0:
-                    lr[live] = np.where(energy < previous[live], lr[live] * LR_INCREASE,
-                                        lr[live] * LR_DECREASE)
-                lr = lr * (budget > 0) * (rmsg > end_rmsg)
-                self.active.append(int(np.count_nonzero(lr > 0)))
-                budget -= 1
-                for q, p in enumerate(live):
-                    gk = np.clip(grad[q], -GRAD_CLIP, GRAD_CLIP)
-                    gk = np.where(np.abs(gk) < GRAD_FLOOR, 0.0, gk) * (global_lr * lr[p])
-                    moved = x[p] - np.clip(gk, -STEP_CLIP, STEP_CLIP)
-                    x[p] = start[p] - np.clip(start[p] - moved, -TOTAL_CLIP, TOTAL_CLIP)
-                previous[live] = energy
-            for p, k in enumerate(group):
-                self.problem.positions[k] = x[p]
-                rmsg_out[int(k)] = float(rmsg[p])
-        self.problem.set_positions(self.problem.positions)
-        self.seconds += time.perf_counter() - t
-        return rmsg_out
+        One task per group on the problem's executor (this process, or Dask workers)."""
+        return self._run({"method": "sd", "steps": int(steps),
+                          "learning_rate": float(learning_rate), "end_rmsg": float(end_rmsg)},
+                         theta)
 
     def minimize(self, theta, steps, fmax, method="fire") -> dict:
         """FIRE / L-BFGS (ASE's algorithms) to max |F| < fmax (kcal/mol/Å), at most
         min(steps, relax_steps) steps per structure; returns {structure: max |F|}."""
+        return self._run({"method": method, "steps": int(steps), "fmax": float(fmax)}, theta)
+
+    def _run(self, settings, theta) -> dict:
+        """Relax every group through the executor; positions go to ``problem.positions``."""
         t = time.perf_counter()
-        s = self.problem.structures
-        out = {}
-        for g, group in enumerate(self.groups):
-            n = np.array([s[k].n_atoms for k in group])
-            width = int(n.max())
-            mask = np.arange(width)[None, :] < n[:, None]
-            x0 = np.zeros((len(group), width, 3))
+        theta = np.asarray(theta, dtype=np.float64)
+        payloads = [{**settings, "max_clusters": self.max_clusters, "group": g, "theta": theta}
+                    for g in range(len(self.groups))]
+        results = self.problem.executor.map(
+            "relax", payloads, [("relax", g) for g in range(len(self.groups))],
+            [cluster_cost([self.problem.structures[k].n_atoms for k in group])
+             for group in self.groups])
+        out, self.active = {}, []
+        for group, result in zip(self.groups, results):
             for p, k in enumerate(group):
-                x0[p, :n[p]] = s[k].positions
-
-            def value_and_grad(x, g=g, n=n):
-                parts = [x[p, :n[p]] for p in range(len(n))]
-                energy, grad = self.energy_and_gradient(g, theta, parts)
-                full = np.zeros_like(x)
-                for p in range(len(n)):
-                    full[p, :n[p]] = grad[p]
-                return energy, full
-
-            budget = np.minimum([s[k].relax_steps for k in group], steps)
-            minimizer = fire if method == "fire" else lbfgs
-            res = minimizer(value_and_grad, x0, mask, fmax=fmax, max_steps=int(steps),
-                            steps=budget)
-            for p, k in enumerate(group):
-                self.problem.positions[k] = res.positions[p, :n[p]].copy()
-                out[int(k)] = float(np.linalg.norm(res.gradient[p, :n[p]], axis=1).max())
+                self.problem.positions[k] = np.asarray(result["positions"][p], dtype=np.float64)
+                out[int(k)] = float(result["measure"][p])
+            self.active.extend(result["active"])
         self.problem.set_positions(self.problem.positions)
         self.seconds += time.perf_counter() - t
         return out
+
+    def relax_group(self, payload) -> dict:
+        """One group's relaxation (the task): {"positions": per member, "measure": RMSG or
+        max |F| per member, "active": structures still moving per step}. Lists start afresh,
+        so the result depends on the payload only, not on what this process ran before."""
+        g, theta = payload["group"], np.asarray(payload["theta"], dtype=np.float64)
+        self.batches[g] = None
+        if payload["method"] == "sd":
+            return self._steepest_descent_group(g, theta, payload["steps"],
+                                                payload["learning_rate"], payload["end_rmsg"])
+        return self._minimize_group(g, theta, payload["steps"], payload["fmax"],
+                                    payload["method"])
+
+    def _steepest_descent_group(self, g, theta, steps, learning_rate, end_rmsg) -> dict:
+        """Structures that stopped (learning rate 0: converged or out of budget) never move
+        again, so every COMPACT_EVERY steps the batch is rebuilt without them once they are
+        at least half of it."""
+        s = self.problem.structures
+        active = []
+        global_lr = float(np.float32(learning_rate))
+        group = self.groups[g]
+        start = [s[k].positions.copy() for k in group]
+        x = [p.copy() for p in start]
+        lr = np.ones(len(group))
+        budget = np.array([s[k].relax_steps for k in group], dtype=np.int64)
+        n = np.array([s[k].n_atoms for k in group], dtype=np.float64)
+        previous = np.zeros(len(group))
+        rmsg = np.zeros(len(group))
+        live, local = np.arange(len(group)), None  # structures evaluated, their batch
+        for it in range(steps):
+            if not np.any(lr > 0):
+                break
+            moving = lr[live] > 0
+            if it % COMPACT_EVERY == 0 and np.count_nonzero(moving) <= 0.5 * len(live):
+                live, local = live[moving], None
+            positions = [x[p] for p in live]
+            if len(live) == len(group):
+                energy, grad = self.energy_and_gradient(g, theta, positions)
+            else:
+                if local is None or moved_too_far(local, np.concatenate(positions)):
+                    local = self._build(group[live], theta, positions, previous=local)
+                energy, grad = self._evaluate(local, theta, positions)
+            rmsg[live] = np.sqrt((np.array([np.sum(gk * gk) for gk in grad]) + 1e-5)
+                                 / (3 * n[live]))
+            if it > 0:
+                lr[live] = np.where(energy < previous[live], lr[live] * LR_INCREASE,
+                                    lr[live] * LR_DECREASE)
+            lr = lr * (budget > 0) * (rmsg > end_rmsg)
+            active.append(int(np.count_nonzero(lr > 0)))
+            budget -= 1
+            for q, p in enumerate(live):
+                gk = np.clip(grad[q], -GRAD_CLIP, GRAD_CLIP)
+                gk = np.where(np.abs(gk) < GRAD_FLOOR, 0.0, gk) * (global_lr * lr[p])
+                moved = x[p] - np.clip(gk, -STEP_CLIP, STEP_CLIP)
+                x[p] = start[p] - np.clip(start[p] - moved, -TOTAL_CLIP, TOTAL_CLIP)
+            previous[live] = energy
+        return {"positions": x, "measure": rmsg.tolist(), "active": active}
+
+    def _minimize_group(self, g, theta, steps, fmax, method) -> dict:
+        s = self.problem.structures
+        group = self.groups[g]
+        n = np.array([s[k].n_atoms for k in group])
+        width = int(n.max())
+        mask = np.arange(width)[None, :] < n[:, None]
+        x0 = np.zeros((len(group), width, 3))
+        for p, k in enumerate(group):
+            x0[p, :n[p]] = s[k].positions
+
+        def value_and_grad(x):
+            parts = [x[p, :n[p]] for p in range(len(n))]
+            energy, grad = self.energy_and_gradient(g, theta, parts)
+            full = np.zeros_like(x)
+            for p in range(len(n)):
+                full[p, :n[p]] = grad[p]
+            return energy, full
+
+        budget = np.minimum([s[k].relax_steps for k in group], steps)
+        minimizer = fire if method == "fire" else lbfgs
+        res = minimizer(value_and_grad, x0, mask, fmax=fmax, max_steps=int(steps),
+                        steps=budget)
+        return {"positions": [res.positions[p, :n[p]].copy() for p in range(len(n))],
+                "measure": [float(np.linalg.norm(res.gradient[p, :n[p]], axis=1).max())
+                            for p in range(len(n))],
+                "active": []}

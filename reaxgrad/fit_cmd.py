@@ -1,5 +1,8 @@
 """`reaxgrad evaluate` and `reaxgrad fit`: JAX-ReaxFF's driver flags verbatim (so its command
-lines run by changing the program name) plus kebab-case synonyms; outputs in --out_folder."""
+lines run by changing the program name) plus kebab-case synonyms; outputs in --out_folder.
+With --workers / --scheduler-* / --cluster (``reaxgrad.cluster``) the clusters of structures,
+the in-loop relaxation and the implicit geometry run on Dask workers
+(``optimize.distributed``), with the same results as a serial run."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +15,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+from .cluster import add_cluster_options, open_client
 
 # (JAX-ReaxFF flag, synonyms, argparse keywords)
 _FLAGS = [
@@ -86,6 +91,7 @@ def add_parsers(sub) -> None:
                            help="skip the loss Hessian and sensitivity.json at the end")
             p.add_argument("--demo", action="store_true",
                            help="fit a small problem made on the spot (under a minute)")
+        add_cluster_options(p)
         p.set_defaults(func=run_command, command_name=name)
 
 
@@ -177,13 +183,29 @@ def _fingerprint(args) -> str:
 
 
 def _run(args) -> int:
+    started = time.perf_counter()
+    settings = _settings(args)
+    setup = _setup(args)
+    with open_client(args) as client:
+        if client is None:
+            return _run_with(args, settings, setup, started)
+        from reaxgrad.optimize.distributed import DaskExecutor
+
+        problem = setup[1]
+        with DaskExecutor(client, problem) as executor:
+            problem.executor = executor
+            try:
+                return _run_with(args, settings, setup, started)
+            finally:
+                problem.executor = problem.local_executor()
+
+
+def _run_with(args, settings, setup, started) -> int:
     from reaxgrad.optimize.driver import Fit, State, state_from_dict, state_to_dict
     from reaxgrad.optimize.report import write_json
 
     out = Path(args.out_folder)
-    started = time.perf_counter()
-    settings = _settings(args)
-    pmap, problem, relaxer, notes, read_seconds = _setup(args)
+    pmap, problem, relaxer, notes, read_seconds = setup
     phases = {"read": read_seconds, "lists": 0.0, "relax": 0.0, "true_loss": 0.0,
               "optimizer": 0.0}
     fitting = args.command_name == "fit" and args.num_trials > 0
@@ -263,6 +285,12 @@ def _run(args) -> int:
     return 0
 
 
+def _worker_count(problem) -> int:
+    """Dask workers the run used (0: serial)."""
+    workers = getattr(problem.executor, "workers", None)
+    return len(workers()) if workers else 0
+
+
 def _progress_bar(settings):
     from tqdm import tqdm
 
@@ -314,9 +342,11 @@ def _finish(args, out: Path, problem, theta, evaluation, *, history, state, phas
         "wall_time": time.perf_counter() - started,
         "phases": {**phases, "lists": timings.lists, "loss_and_grad": timings.loss},
         "compiles": problem.compile_counts(),
-        "batches": [{"structures": len(b.members), "entries": b.counts,
-                     "capacity": b.capacities(), "padding": b.padding()}
-                    for b in problem.batches],
+        "batches": [{"structures": info["structures"], "entries": info["counts"],
+                     "capacity": info["capacities"], "padding": info["padding"]}
+                    for info in problem.cluster_info if info is not None],
+        "workers": _worker_count(problem),
+        "recomputed_vjps": timings.recomputed,
         "structures": len(problem.structures),
         "parameters": len(problem.pmap),
         "warnings": notes,
