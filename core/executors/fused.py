@@ -101,7 +101,10 @@ def compile_program(p: Program):
     if not plan.kernels:
         return interpreter.compile_program(p)
     try:
+        compiles = runtime_c.stats["compiles"]
         run = _make_runner(plan, runtime_c.load(plan.source))
+        if runtime_c.stats["compiles"] > compiles:
+            _report_compile()
     except (runtime_c.CompilerError, OSError) as exc:
         # no usable compiler here: run this program on the interpreter (said once)
         _notice(f"reaxgrad: fused kernels unavailable ({str(exc).splitlines()[0]}); "
@@ -127,6 +130,22 @@ def compile_program(p: Program):
 
 
 _said: set = set()
+SLOW_COMPILE = 10.0  # seconds: a compile this long is announced on an interactive terminal
+
+
+def _report_compile() -> None:
+    """Every compile is logged (logger "reaxgrad.jit", INFO: source lines, seconds); a slow one
+    is also announced on stderr when it is a terminal, since the first call waits for it."""
+    import logging
+    import sys
+
+    seconds = runtime_c.stats["last_compile_seconds"]
+    lines = runtime_c.stats["last_source_lines"]
+    message = (f"reaxgrad: compiled fused kernels ({lines} lines of C) in {seconds:.1f} s; "
+               f"later runs load them from {runtime_c.cache_dir()}")
+    logging.getLogger("reaxgrad.jit").info(message)
+    if seconds >= SLOW_COMPILE and getattr(sys.stderr, "isatty", lambda: False)():
+        print(message, file=sys.stderr)
 
 
 def _notice(message: str) -> None:
