@@ -13,15 +13,15 @@ JAXREAXFF_DATA = Path(
 
 def pytest_addoption(parser):
     parser.addoption(
-        "--jit-backend", default=None,
-        help="run every jit on this executor (interpreter, fused): sets REAXGRAD_JIT_BACKEND "
-             "before the tests import reaxgrad, so the suites run on each executor in turn")
+        "--jit-backend", default="interpreter",
+        help="run every jit on this executor (interpreter: the specification, the default here; "
+             "fused; auto: what users get): sets REAXGRAD_JIT_BACKEND before the tests import "
+             "reaxgrad (commands run as subprocesses inherit it), so the suites run on each "
+             "executor in turn. Tests that name a backend themselves are unaffected.")
 
 
 def pytest_configure(config):
-    backend = config.getoption("--jit-backend")
-    if backend:
-        os.environ["REAXGRAD_JIT_BACKEND"] = backend
+    os.environ["REAXGRAD_JIT_BACKEND"] = config.getoption("--jit-backend")
 
 
 def pytest_report_header(config):

@@ -15,7 +15,7 @@ def register_executor(name: str, compile_fn: Callable[[Program], Callable]) -> N
 
 
 AUTO = "auto"
-AUTO_FUSED = False  # the automatic choice is the fused backend (once it passes every suite)
+AUTO_FUSED = True  # the automatic choice is the fused backend when a C compiler works
 ENV_VAR = "REAXGRAD_JIT_BACKEND"
 
 
