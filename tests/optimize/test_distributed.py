@@ -267,3 +267,44 @@ def test_cli_evaluate_and_fit_on_two_workers_equal_serial(inputs, tmp_path):
     best = (tmp_path / "fit" / "serial" / "ffield_best").read_text()
     assert best == (tmp_path / "fit" / "workers" / "ffield_best").read_text()
     assert best != open(inputs["init_FF"]).read()  # the fit moved the parameters
+
+
+def test_driver_killed_mid_fit_resumes_on_workers(inputs, tmp_path):
+    """SIGKILL of `reaxgrad fit --workers 2` after two outer iterations, then --restart on
+    two new workers: the ffield_best and the losses of an uninterrupted serial run."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    extra = ("--num_steps", "3", "--seed", "2", "--no-sensitivity")
+    whole = tmp_path / "whole"
+    assert main(["fit", *_flags(inputs, whole, *extra)]) == 0
+    killed = tmp_path / "killed"
+    command = [sys.executable, "-m", "reaxgrad.cli", "fit", *_flags(inputs, killed, *extra),
+               "--workers", "2"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint, deadline, started = killed / "checkpoint.json", time.time() + 600, []
+    while time.time() < deadline and proc.poll() is None:
+        started = psutil.Process(proc.pid).children(recursive=True) or started
+        try:
+            history = json.loads(checkpoint.read_text())["state"]["history"]
+        except (OSError, json.JSONDecodeError, KeyError):
+            history = []
+        if len(history) >= 2:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the fit ended before it could be killed"
+    assert started, "no worker process was seen"
+    _, alive = psutil.wait_procs(started, timeout=60)  # its workers go with it
+    for p in alive:
+        p.kill()
+    assert not alive, "worker processes outlived their driver"
+    assert not (killed / "ffield_best").exists()
+    assert main(["fit", *_flags(inputs, killed, *extra, "--workers", "2", "--restart")]) == 0
+    assert (killed / "ffield_best").read_text() == (whole / "ffield_best").read_text()
+    a = json.loads((whole / "summary.json").read_text())["loss_per_iteration"]
+    b = json.loads((killed / "summary.json").read_text())["loss_per_iteration"]
+    assert a == b and len(a) == 4
