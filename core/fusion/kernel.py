@@ -116,6 +116,15 @@ def imod(a: Node, b: Node) -> Node:
     return Node("imod", (a, b), I64)
 
 
+def _split_inner(n_out: int, zcsz: Node) -> tuple[Node, Node]:
+    """(output index, contraction index) of a dot's inner index j over n_out x contraction:
+    with one output element, j is the contraction index itself (no integer division by a
+    runtime size in the inner loop, which would stop it vectorizing)."""
+    if n_out == 1:
+        return const(0), J
+    return idiv(J, zcsz), imod(J, zcsz)
+
+
 def icmp(op: str, a: Node, b: Node) -> Node:
     return Node(op, (a, b), BOOL)
 
@@ -646,7 +655,7 @@ class _Lowering:
             zcsz = self.prod(cshape)
             n = out.aval.size * csz
             zn = imul(self.prod(out.aval.shape), zcsz)
-            o, c = idiv(J, zcsz), imod(J, zcsz)
+            o, c = _split_inner(out.aval.size, zcsz)
             oi = self.unravel(o, out.aval.shape)
             ci = self.unravel(c, cshape)
             lidx = [K if d == 0 else (oi[lf.index(d)] if d in lf else
@@ -668,7 +677,7 @@ class _Lowering:
         inner = out.aval.shape[1:]
         n = _size(inner) * csz
         zn = imul(self.prod(inner), zcsz)
-        o, c = idiv(J, zcsz), imod(J, zcsz)
+        o, c = _split_inner(_size(inner), zcsz)
         oi = (K,) + self.unravel(o, inner)
         ci = self.unravel(c, cshape)
         nb = len(lb)
