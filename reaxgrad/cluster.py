@@ -239,7 +239,7 @@ def open_client(args, default_workers: int | None = None):
         cluster.scale(jobs=getattr(args, "jobs", None) or 1)
         client = Client(cluster)
     else:
-        cluster = _local_cluster(workers or default_workers)
+        cluster = _local_cluster(workers or default_workers or cpu_count())
         client = Client(cluster)
     try:
         yield client

@@ -157,14 +157,11 @@ class Outputs:
     """Trajectory frames, thermo log and reactive analysis, written every interval."""
 
     def __init__(self, args, atoms, model, forces):
-        from reaxgrad.md.units import KCAL_MOL
-
         self.args = args
         self.template = atoms.copy()
         self.template.calc = None
         self.model = model
         self.forces = forces
-        self.kcal = KCAL_MOL
         from reaxgrad.inputs import output_format
 
         self.format = output_format(args.trajectory, option="--trajectory", multiple=True)

@@ -128,8 +128,12 @@ def test_joined_cluster_is_left_running(tmp_path):
 
 
 def test_default_workers_start_a_local_cluster():
+    from reaxgrad.cluster import cpu_count
+
     with open_client(parse(), default_workers=1) as client:
         assert list(client.nthreads().values()) == [1]
+    with open_client(parse("--cluster", "local")) as client:  # one per core
+        assert list(client.nthreads().values()) == [1] * cpu_count()
 
 
 def test_slurm_and_pbs_job_scripts_hold_the_requested_resources():

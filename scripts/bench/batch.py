@@ -15,10 +15,22 @@ with the load average, since the machine may be shared: on a loaded machine comp
 seconds per structure rather than wall-clock ratios.
 
 Measured (this 2-core VM while other sessions loaded it: load average 3.4-8, so the CPU
-seconds are the steadier figures; N=1000, md N=100 with 100 steps of 0.25 fs; the default
-NumPy interpreter executor):
+seconds are the steadier figures; N=1000, md N=100 with 100 steps of 0.25 fs). Fused C
+kernels (the default executor):
 
     task      run          wall s  struct/s  vs serial  CPU s  steady struct/s  failed
+    energy    serial        18.03      55.5       1.00   5.48                        0
+    energy    batch w1      18.30      54.6       0.99  18.91             71.1       0
+    energy    batch w2      20.61      48.5       0.87  25.09             64.3       0
+    minimize  serial        46.98      21.3       1.00  30.80                        1
+    minimize  batch w1      58.13      17.2       0.81  44.69             19.2       1
+    minimize  batch w2      73.94      13.5       0.64  63.49             15.8       1
+    md        serial        15.31       6.5       1.00  11.34                        0
+    md        batch w1      28.30       3.5       0.54  19.30              4.5       0
+    md        batch w2      32.00       3.1       0.48  28.82              4.4       0
+
+REAXGRAD_JIT_BACKEND=interpreter (NumPy):
+
     energy    serial        13.46      74.3       1.00   9.16                        0
     energy    batch w1      20.65      48.4       0.65  19.78             61.6       0
     energy    batch w2      27.31      36.6       0.49  25.02             46.2       0
@@ -29,11 +41,12 @@ NumPy interpreter executor):
     md        batch w1      28.73       3.5       0.61  19.00              4.3       0
     md        batch w2      35.87       2.8       0.48  25.67              3.8       0
 
-These tasks (9 ms, 25 ms, 0.1 s of CPU) are shorter than what a structure costs the batch
-(~7 ms of the driver's CPU: Dask's scheduler and client, the SQLite row; 1,000 structures
-that fail at once took 11.4 s of CPU with ~4 s of start-up) plus each worker's start-up
-(~2 s of imports, ~4.5 s tracing ReaxFF for ~10 list-size classes), and the second worker got
-no free core: the batch is slower than the loop here. (The one failure: a rattled
+These tasks (once traced: 1.3 ms fused / ~7 ms interpreter, ~18 ms, 0.1 s of CPU) are short
+against what a structure costs the batch (~7 ms of the driver's CPU: Dask's scheduler and
+client, the SQLite row; 1,000 structures that fail at once took 11.4 s of CPU with ~4 s of
+start-up) plus each worker's start-up (~2 s of imports, 4-5 s tracing ReaxFF for ~10
+list-size classes), and the second worker got no free core: the batch is slower than the
+loop here. (The one failure: a rattled
 formaldehyde whose relaxation drives an H into the C.)
 
 Usage: python scripts/bench/batch.py [--n 1000] [--tasks energy minimize md] [--workers 1 2]
@@ -132,7 +145,10 @@ def main(argv=None) -> int:
     from reaxgrad.forcefields.lammps_oracle import potential_path
 
     ffield = str(potential_path("ffield.reax.cho"))
-    print(f"load average at start: {os.getloadavg()}; cores: {os.cpu_count()}")
+    from reaxgrad.core.executors import resolve_backend
+
+    print(f"load average at start: {os.getloadavg()}; cores: {os.cpu_count()}; jit executor: "
+          f"{resolve_backend(None)} (REAXGRAD_JIT_BACKEND chooses)")
     print(f"{'task':9s} {'run':10s} {'wall s':>8s} {'struct/s':>9s} {'vs serial':>9s} "
           f"{'CPU s':>8s} {'steady struct/s':>16s} {'failed':>7s}")
     with tempfile.TemporaryDirectory() as tmp:
