@@ -149,6 +149,29 @@ def test_minimize_task_agrees_with_reaxgrad_minimize(tmp_path, cho, capsys):
     np.testing.assert_allclose(row.charges, ref.get_charges(), atol=1e-6)
 
 
+def test_md_task_ends_where_reaxgrad_md_ends(tmp_path, cho, capsys):
+    write(tmp_path / "in.xyz", molecules(["CH3OH"], seed=4))
+    options = ["--timestep", "0.25", "--steps", "20", "--temperature", "300", "--seed", "3",
+               "--ensemble", "langevin"]
+    assert main(["md", str(tmp_path / "in.xyz"), "--ffield", cho, *options, "--interval", "10",
+                 "--trajectory", str(tmp_path / "t.extxyz"), "--quiet"]) == 0
+    last = read(tmp_path / "t.extxyz", -1)
+    code, stdout, _ = batch(capsys, "md", tmp_path / "in.xyz", "--ffield", cho, "--db",
+                            tmp_path / "out.db", *options, "--interval", "10", "--workers", "1",
+                            "--no-progress")
+    assert code == 0, stdout
+    (row,) = rows(tmp_path / "out.db").values()
+    assert row.md_steps == 20 and row.md_time == pytest.approx(5.0)
+    np.testing.assert_allclose(row.positions, last.positions, atol=1e-6)
+    np.testing.assert_allclose(row.momenta, last.get_momenta(), atol=1e-6)
+    assert row.energy == pytest.approx(last.get_potential_energy(), abs=1e-7)
+    np.testing.assert_allclose(row.forces, last.get_forces(), atol=1e-6)
+    thermo = row.data.thermo
+    assert thermo[:, 0].tolist() == [0, 10, 20]
+    assert thermo[-1, 3] == pytest.approx(row.energy_kcal_mol, abs=1e-9)
+    assert thermo[-1, 2] == pytest.approx(row.temperature)
+
+
 # ----------------------------------------------------------------------------- kills
 
 KINDS = ["CH4", "H2O", "CH3OH"]
