@@ -4,11 +4,15 @@ short MD runs on Dask, results in an ASE database.
 TASK is ``energy``, ``minimize`` or ``md``, with the options of `reaxgrad energy`, `reaxgrad
 minimize` and `reaxgrad md` (the same argument definitions and per-structure functions).
 Every structure of the inputs (all frames of each file, in order; BGF geo files, any format ASE
-reads, ASE databases) is one task, keyed by ``source_index``, its 0-based position across the
-inputs. Workers compute and return results; only this driver writes the database, one row
-per structure in its own transaction as results arrive, so the database is always a set of
-complete rows: rerunning the same command skips the ``source_index`` values it already holds
-(done or failed), and a driver killed at any moment resumes with nothing lost or duplicated.
+reads, ASE databases) is keyed by ``source_index``, its 0-based position across the inputs.
+Structures go to the workers in chunks (``--chunk``, see :class:`ChunkSizer`), several per
+Dask task, so the driver's cost per task (Dask's scheduler and client) is shared by the
+chunk; each structure is still computed, timed and recorded on its own (one failing does not
+fail its chunk-mates). Workers compute and return results; only this driver writes the
+database, one row per structure, a chunk's rows in one transaction as its result arrives, so
+the database is always a set of complete rows: rerunning the same command skips the
+``source_index`` values it already holds (done or failed) and re-chunks the missing ones, and
+a driver killed at any moment resumes with nothing lost or duplicated.
 The database's metadata names the task, the force field and the inputs (by content) and the
 options; another command is refused.
 
@@ -33,7 +37,6 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +49,9 @@ MODEL_OPTIONS = {"energy": ("charge_method", "convention"),
                  "md": ("charge_method", "convention", "solver")}
 EXIT_FAILED = 1
 RETRIES = 3
+CHUNK_MAX = 64  # structures per task, at most (automatic sizing)
+CHUNKS_PER_WORKER = 8  # automatic sizing: the remaining structures in >= 8 chunks per worker
+CHUNK_SECONDS = 2.0  # automatic sizing: a chunk's expected compute time, at most
 
 
 class BatchError(InputError):
@@ -160,6 +166,14 @@ def run_task(job: Job, forcefield, atoms) -> dict:
     out["wall_time"] = time.perf_counter() - started
     out["worker"] = f"{socket.gethostname()}:{os.getpid()}"
     return out
+
+
+def run_chunk(jobs: list[Job], forcefield, atoms_list) -> list[dict]:
+    """A Dask task: several structures, each with :func:`run_task` (its own checks, error and
+    wall time), in order. One structure's failure is its own result; only what kills the
+    worker process or escapes :func:`run_task` fails the chunk (the driver then retries its
+    structures one per task)."""
+    return [run_task(job, forcefield, atoms) for job, atoms in zip(jobs, atoms_list)]
 
 
 def _forcefield(ff):
@@ -293,13 +307,15 @@ def _local_filesystem(path) -> bool:
 
 @contextmanager
 def row_transactions(db, name):
-    """Yield ``commit()``, called after each row: one connection for the run, one transaction
-    per row. A SQLite file on a local disk runs in WAL mode with synchronous=NORMAL for it: a
-    commit then costs no fsync (2 ms instead of 25 ms a row here), and a killed driver still
-    keeps every committed row (an OS crash may lose the last ones, never corrupt the file);
-    the file is put back in the ordinary rollback-journal mode at the end. On network
-    filesystems (no WAL there) commits keep SQLite's defaults. PostgreSQL commits per row;
-    ASE's JSON backend rewrites its file at every write (small batches only)."""
+    """Yield ``commit()``, called after each chunk's rows: one connection for the run, one
+    transaction per chunk (all its rows or none; ASE's own commit every 5,000 writes is kept
+    from landing inside a chunk). A SQLite file on a local disk runs in WAL mode with
+    synchronous=NORMAL for it: a commit then costs no fsync (2 ms instead of 25 ms here), and
+    a killed driver still keeps every committed chunk (an OS crash may lose the last ones,
+    never corrupt the file); the file is put back in the ordinary rollback-journal mode at the
+    end. On network filesystems (no WAL there) commits keep SQLite's defaults. PostgreSQL
+    commits per chunk too; ASE's JSON backend rewrites its file at every row (small batches
+    only)."""
     from ase.db.sqlite import SQLite3Database
 
     if not isinstance(db, SQLite3Database):
@@ -313,8 +329,12 @@ def row_transactions(db, name):
         if wal:
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=NORMAL")
+        def commit():
+            con.commit()
+            db.change_count = 0  # ASE commits by itself every 5,000 writes: not mid-chunk
+
         try:
-            yield con.commit
+            yield commit
         finally:
             if wal:
                 try:
@@ -373,9 +393,10 @@ def batch(args) -> int:
     if todo:
         with open_client(args, default_workers=cpu_count()) as client, \
                 row_transactions(db, args.db) as commit:
-            def record(*row):
-                write_row(db, task, *row)
-                commit()
+            def record(rows):
+                for row in rows:
+                    write_row(db, task, *row)
+                commit()  # the chunk's rows: all or none
 
             tag = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
             _run(client, args, task, options, digest, model.ff, structures, todo, record, tag,
@@ -394,48 +415,131 @@ def batch(args) -> int:
     return EXIT_FAILED if total_failed else 0
 
 
+class ChunkSizer:
+    """How many structures the next Dask task gets.
+
+    ``--chunk N``: N (the last chunk takes what is left). Automatic (the default): each task
+    costs the driver ~5 ms of CPU whatever it holds (Dask's scheduler and client), so short
+    structures (single points of small molecules: ~1 ms) need many per task, while long ones
+    need few, so that a killed worker costs little recomputation and the last chunks do not
+    leave workers idle. The automatic size is the smallest of
+
+    * the remaining structures / (workers x 8), so that every worker gets about 8 chunks of
+      what is left and the tail shrinks with it (load balance);
+    * 64 (``CHUNK_MAX``);
+    * 2 s (``CHUNK_SECONDS``) / the median wall time of the last structures computed, so that
+      a chunk runs for about 2 s at most (overhead of a few ms per 2 s, and a killed worker
+      loses about 2 s of work);
+
+    and at least 1. Until the first result has come back, nothing is known about a
+    structure's time: the first chunks hold one structure each (a structure could take
+    hours).
+    """
+
+    def __init__(self, fixed: int | None, workers: int):
+        self.fixed = fixed
+        self.workers = max(1, workers)
+        self.times: list[float] = []
+
+    def observe(self, wall_times) -> None:
+        self.times.extend(wall_times)
+        del self.times[:-64]
+
+    def size(self, remaining: int) -> int:
+        if self.fixed is not None:
+            return max(1, min(self.fixed, remaining))
+        if not self.times:
+            return 1
+        n = min(CHUNK_MAX, -(-remaining // (self.workers * CHUNKS_PER_WORKER)))
+        typical = float(np.median(self.times))
+        if typical > 0:
+            n = min(n, int(CHUNK_SECONDS / typical))
+        return max(1, min(n, remaining))
+
+
+def _workers(client, args) -> int:
+    """Worker threads of the cluster now, else (jobqueue workers still queued) those asked."""
+    now = sum(client.nthreads().values())
+    if now:
+        return now
+    asked = getattr(args, "workers", None)
+    if asked is None and getattr(args, "cores", None):
+        asked = args.cores * (getattr(args, "jobs", None) or 1)
+    return asked or 1
+
+
 def _run(client, args, task, options, digest, ff, structures, todo, record, tag, tally,
          shown):
-    """Submit ``todo`` (a window at a time, so the scheduler never holds the whole batch) and
-    ``record(source_index, source, frame, atoms, result)`` each result as it arrives."""
+    """Submit ``todo`` in chunks (a window of chunks at a time, so the scheduler never holds
+    the whole batch) and, as each chunk's result arrives, ``record(rows)`` with its rows
+    ``(source_index, source, frame, atoms, result)``. A chunk whose task failed as a whole (its
+    worker killed past the retries, or an error outside :func:`run_task`) is split: each of
+    its structures is resubmitted as a task of its own, so only the culprit is recorded as
+    failed."""
     from distributed import as_completed
     from tqdm import tqdm
 
     ff_future = client.submit(_forcefield, ff, key=f"reaxgrad-ffield-{digest[:16]}")
-    pending = iter(todo)
-    index = {}
-    window = max(64, 4 * sum(client.nthreads().values()))
+    workers = _workers(client, args)
+    sizer = ChunkSizer(getattr(args, "chunk", None), workers)
+    pending = list(reversed(todo))  # popped from the end: in source_index order
+    chunks = {}
+    window = max(8, 4 * workers)  # chunks in flight
+    checked = time.monotonic()
+
+    def submit_chunk(indexes):
+        jobs, atoms_list = [], []
+        for i in indexes:
+            source, frame, atoms = structures[i]
+            jobs.append(Job(task, options, digest, source, frame))
+            atoms_list.append(atoms)
+        name = hashlib.sha256(",".join(map(str, indexes)).encode()).hexdigest()[:8]
+        key = f"reaxgrad-{task}-{tag}-{indexes[0]}+{len(indexes)}-{name}"
+        fut = client.submit(run_chunk, jobs, ff_future, atoms_list, key=key, retries=RETRIES)
+        chunks[fut.key] = indexes
+        done_iter.add(fut)
 
     def submit(n):
-        for i in islice(pending, n):
-            source, frame, atoms = structures[i]
-            job = Job(task, options, digest, source, frame)
-            fut = client.submit(run_task, job, ff_future, atoms, key=f"reaxgrad-{task}-{tag}-{i}",
-                                retries=RETRIES)
-            index[fut.key] = i
-            done_iter.add(fut)
+        nonlocal checked
+        if getattr(args, "chunk", None) is None and time.monotonic() - checked > 5:
+            sizer.workers = max(1, _workers(client, args))  # jobqueue workers come and go
+            checked = time.monotonic()
+        for _ in range(n):
+            if not pending:
+                return
+            size = sizer.size(len(pending))
+            submit_chunk([pending.pop() for _ in range(size)])
 
     done_iter = as_completed(with_results=True, raise_errors=False)  # results come batched
     submit(window)
     with tqdm(total=len(todo), desc=f"batch {task}", unit="structure", file=sys.stderr,
               disable=args.no_progress, mininterval=0.5) as bar:
         for fut, result in done_iter:
-            i = index.pop(fut.key)
-            source, frame, atoms = structures[i]
+            indexes = chunks.pop(fut.key)
             if fut.status == "finished":
-                out = result
+                outs = result
             elif fut.status == "error":
-                out = {"status": "failed", "error": f"{type(result).__name__}: "
-                       f"{error_message(result)}"}
+                if len(indexes) > 1:
+                    fut.release()
+                    for i in indexes:
+                        submit_chunk([i])
+                    continue
+                outs = [{"status": "failed", "error": f"{type(result).__name__}: "
+                         f"{error_message(result)}"}]
             else:
-                raise BatchError(f"structure {i} was {fut.status} by the Dask scheduler (lost "
-                                 "connection?); rerun the same command to resume")
+                raise BatchError(f"structures {indexes[0]}..{indexes[-1]} were {fut.status} "
+                                 "by the Dask scheduler (lost connection?); rerun the same "
+                                 "command to resume")
             fut.release()
-            record(i, source, frame, atoms, out)
-            tally[out["status"]] += 1
-            if out["status"] == "failed" and len(shown) < 5:
-                shown.append(f"structure {i} ({source} frame {frame}) failed: {out['error']}")
-            bar.update(1)
+            record([(i, *structures[i], out) for i, out in zip(indexes, outs)])
+            sizer.observe([out["wall_time"] for out in outs if "wall_time" in out])
+            for i, out in zip(indexes, outs):
+                tally[out["status"]] += 1
+                if out["status"] == "failed" and len(shown) < 5:
+                    source, frame, _ = structures[i]
+                    shown.append(f"structure {i} ({source} frame {frame}) failed: "
+                                 f"{out['error']}")
+            bar.update(len(indexes))
             submit(1)
 
 
@@ -445,7 +549,7 @@ def run_batch(args) -> int:
 
 def add_parser(sub):
     from . import energy_cmd, md_cmd, minimize_cmd
-    from .cluster import add_cluster_options
+    from .cluster import _positive_int, add_cluster_options
 
     p = sub.add_parser("batch", help="energy, minimize or md over many structures on Dask, "
                        "results in an ASE database (resumable)",
@@ -474,5 +578,10 @@ def add_parser(sub):
                            "(default: the first and last step)")
         dests = [a.dest for a in t._actions if a.dest not in before]
         t.add_argument("--no-progress", action="store_true", help="no progress bar")
+        t.add_argument("--chunk", type=_positive_int, default=None, metavar="N",
+                       help="structures per Dask task (one database transaction each); "
+                       "default automatic: the remaining structures / (workers x 8), at most "
+                       f"{CHUNK_MAX} and at most ~{CHUNK_SECONDS:g} s of measured work per "
+                       "chunk, 1 until the first result is back. Results do not depend on it")
         add_cluster_options(t, default_help="a LocalCluster of one worker process per core")
         t.set_defaults(func=run_batch, task_options=dests)
