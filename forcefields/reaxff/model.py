@@ -29,9 +29,10 @@ CHARGE_METHODS = ("qeq", "eem", "acks2", None)
 
 
 def energy_terms(positions, cell, params, lists, total_charge=0.0, *, charge_method="qeq",
-                 convention="lammps", charges=None, solver="direct", guess=None):
+                 convention="lammps", charges=None, solver="direct", guess=None, tol=1e-10):
     """(dict of the 14 LAMMPS terms, charges, solver state). charge_method=None uses the given
-    `charges`; solver "cg" (QEq/EEM) is warm-started from `guess` and returns the next one."""
+    `charges`; solver "cg" (QEq/EEM) is warm-started from `guess`, converged to the relative
+    residual `tol`, and returns the next guess."""
     terms = bonded_energy_terms(positions, cell, params, lists)
     state = None
     if charge_method is None:
@@ -41,7 +42,7 @@ def energy_terms(positions, cell, params, lists, total_charge=0.0, *, charge_met
     else:
         el = electrostatic_energy(positions, cell, params, lists.types, lists, total_charge,
                                   method=charge_method, convention=convention, solver=solver,
-                                  guess=guess)
+                                  guess=guess, tol=tol)
         q, ep, eqeq = el["q"], el["ep"], el["eqeq"]
         if "s" in el:
             state = {"s": el["s"], "t": el["t"]}
@@ -50,7 +51,7 @@ def energy_terms(positions, cell, params, lists, total_charge=0.0, *, charge_met
 
 
 def _evaluate(positions, cell, params, lists, total_charge, charges, guess, charge_method,
-              convention, solver):
+              convention, solver, tol=1e-10):
     """Energies, charges, solver state, dE/dpositions and dE/dstrain at zero strain."""
 
     def total(pos, strain):
@@ -58,7 +59,7 @@ def _evaluate(positions, cell, params, lists, total_charge, charges, guess, char
         terms, q, state = energy_terms(pos @ deform, cell @ deform, params, lists,
                                        total_charge, charge_method=charge_method,
                                        convention=convention, charges=charges, solver=solver,
-                                       guess=guess)
+                                       guess=guess, tol=tol)
         e = terms["ebond"]
         for name in TERMS[1:]:
             e = e + terms[name]
@@ -69,7 +70,7 @@ def _evaluate(positions, cell, params, lists, total_charge, charges, guess, char
     return energy, terms, q, state, de_dpos, de_dstrain
 
 
-_evaluate_jit = rg.jit(_evaluate, static_argnums=(7, 8, 9))
+_evaluate_jit = rg.jit(_evaluate, static_argnums=(7, 8, 9, 10))
 
 OVERLAP_DISTANCE = 0.1  # Å: closer atoms are refused
 DENSE_LIMIT = 1000  # atoms: above, "auto" solves QEq/EEM by warm-started sparse CG
@@ -89,7 +90,7 @@ class ReaxFF:
     """A force field plus settings; `evaluate` computes one structure."""
 
     def __init__(self, ffield, charge_method="qeq", convention="lammps", control=None,
-                 solver="auto"):
+                 solver="auto", qeq_tolerance=1e-10):
         if charge_method not in CHARGE_METHODS:
             raise ValueError(f"charge_method must be one of {CHARGE_METHODS}, got "
                              f"{charge_method!r}")
@@ -104,6 +105,9 @@ class ReaxFF:
         if solver == "cg" and self.charge_method == "acks2":
             raise ValueError("solver='cg' solves QEq/EEM only; ACKS2 uses the direct solve")
         self.solver = solver
+        if not 0.0 < float(qeq_tolerance) < 1.0:
+            raise ValueError(f"qeq_tolerance must be in (0, 1), got {qeq_tolerance!r}")
+        self.qeq_tolerance = float(qeq_tolerance)  # CG's relative residual (fix qeq/reaxff tol)
         # lists are rebuilt for every evaluation, so they need no skin: candidates are then
         # only the entries LAMMPS's thresholds can select at this geometry (faster)
         self.control = {"skin": 0.0, **(control or {})}
@@ -165,7 +169,7 @@ class ReaxFF:
                 "s": np.zeros(n), "t": np.zeros(n)}
         energy, terms, q, state, de_dpos, de_dstrain = _evaluate_jit(
             positions, cell, self.params, lists, np.float64(total_charge), q_in, guess,
-            self.charge_method, self.convention, solver)
+            self.charge_method, self.convention, solver, self.qeq_tolerance)
         if state is not None:
             self._guess = {k: np.asarray(v) for k, v in state.items()}
         virial = np.asarray(de_dstrain)
