@@ -143,6 +143,25 @@ def test_sparse_cg_solver_equals_the_dense_solve(name, lammps):
         np.testing.assert_allclose(res.stress, dense.stress, atol=1e-9)
 
 
+def test_qeq_tolerance_sets_how_far_cg_converges(lammps):
+    """A loose CG tolerance gives charges near the dense ones but not equal; a tight one equal
+    to ~1e-10; nonsense tolerances are refused by name."""
+    case = structures.CASES_BY_NAME["petn"]
+    atoms = case.build()
+    path = lo.potential_path(case.ffield)
+    args = (atoms.positions, atoms.cell.array, atoms.pbc, atoms.get_chemical_symbols())
+    dense = ReaxFF(path, solver="direct").evaluate(*args)
+    loose = ReaxFF(path, solver="cg", qeq_tolerance=1e-3).evaluate(*args)
+    tight = ReaxFF(path, solver="cg", qeq_tolerance=1e-13).evaluate(*args)
+    loose_error = np.max(np.abs(loose.charges - dense.charges))
+    tight_error = np.max(np.abs(tight.charges - dense.charges))
+    assert 1e-9 < loose_error < 1e-2
+    assert tight_error < 1e-10 < loose_error
+    for bad in (0.0, 1.0, -1e-6):
+        with pytest.raises(ValueError, match="qeq_tolerance"):
+            ReaxFF(path, qeq_tolerance=bad)
+
+
 @pytest.mark.parametrize("convention", ["lammps", "consistent"])
 def test_parameter_gradient_of_the_total_energy_includes_the_charges(convention, lammps):
     """d E_total / d(chi, eta, gamma, p_bo1) through the charge solve equals central finite
