@@ -524,6 +524,8 @@ def _run(client, args, task, options, digest, ff, structures, todo, record, tag,
                     for i in indexes:
                         submit_chunk([i])
                     continue
+                if isinstance(result, tuple) and len(result) == 3:  # (type, exception, tb)
+                    result = result[1]
                 outs = [{"status": "failed", "error": f"{type(result).__name__}: "
                          f"{error_message(result)}"}]
             else:

@@ -1,7 +1,9 @@
 """`reaxgrad batch` on a real LocalCluster of worker processes: results equal serial single
 points and `reaxgrad minimize`, failed structures are recorded and the batch goes on, a
 worker or the driver killed with SIGKILL mid-batch loses and duplicates nothing, and a
-database of another batch is refused."""
+database of another batch is refused. Chunks (several structures per Dask task) give the
+results of one structure per task, record a failing structure on its own, and are written
+whole or not at all."""
 import argparse
 import os
 import signal
@@ -113,6 +115,115 @@ def test_energy_rows_equal_serial_single_points_and_failures_are_recorded(tmp_pa
                          "--convention", "consistent", "--no-progress")
     assert code == 2 and "different batch" in err and "--convention" in err
     assert "Traceback" not in err
+
+
+def test_chunked_rows_equal_unchunked_and_serial_and_failures_stay_per_structure(tmp_path,
+                                                                                 cho, capsys):
+    from reaxgrad.forcefields.reaxff.model import ReaxFF
+
+    good = molecules(["CH4", "H2O", "CH3OH", "CH3CH2OH", "C2H6", "H2CO", "C2H4", "HCOOH"])
+    nan = molecule("CH4")
+    nan.positions[1, 0] = np.nan
+    gold = molecule("CH4")
+    gold[0].symbol = "Au"
+    structures = good[:2] + [nan] + good[2:5] + [gold] + good[5:]  # 10: bad ones at 2 and 6
+    write(tmp_path / "in.extxyz", structures)
+    structures = read(tmp_path / "in.extxyz", ":")
+    found = {}
+    for chunk in ("1", "4"):  # chunks [0-3] [4-7] [8-9]: a failure inside two of them
+        db = tmp_path / f"chunk{chunk}.db"
+        code, stdout, err = batch(capsys, "energy", tmp_path / "in.extxyz", "--ffield", cho,
+                                  "--db", db, "--workers", "1", "--chunk", chunk,
+                                  "--no-progress")
+        assert code == 1 and "8 done, 2 failed" in stdout, stdout + err
+        found[chunk] = rows(db)
+        assert sorted(found[chunk]) == list(range(10))
+    model = ReaxFF(cho, convention="lammps")
+    walls = set()
+    for i in range(10):
+        one, four = found["1"][i], found["4"][i]
+        assert one.status == four.status == ("failed" if i in (2, 6) else "done")
+        assert four.wall_time > 0 and four.source_frame == i
+        walls.add(four.wall_time)
+        if i in (2, 6):
+            assert one.error == four.error
+            continue
+        atoms = structures[i]
+        ref = model.evaluate(atoms.positions, atoms.cell.array, atoms.pbc,
+                             atoms.get_chemical_symbols())
+        for row in (one, four):
+            assert abs(row.energy_kcal_mol - ref.energy) <= 1e-10
+            np.testing.assert_allclose(row.forces / EV, ref.forces, rtol=0, atol=1e-10)
+            np.testing.assert_allclose(row.charges, ref.charges, rtol=0, atol=1e-10)
+        assert four.data.energy_terms == pytest.approx(one.data.energy_terms, abs=1e-10)
+    assert len(walls) == 10  # each structure timed on its own
+    assert "non-finite position" in found["4"][2].error
+    assert "Au" in found["4"][6].error
+
+
+def test_chunked_relaxations_equal_one_per_task(tmp_path, cho, capsys):
+    write(tmp_path / "in.xyz", molecules(["CH3OH", "H2O", "CH4", "CH3OH"], seed=3))
+    found = {}
+    for chunk in ("1", "3"):
+        db = tmp_path / f"chunk{chunk}.db"
+        code, stdout, _ = batch(capsys, "minimize", tmp_path / "in.xyz", "--ffield", cho,
+                                "--db", db, "--workers", "1", "--chunk", chunk,
+                                "--no-progress")
+        assert code == 0, stdout
+        found[chunk] = rows(db)
+    for i in range(4):
+        one, three = found["1"][i], found["3"][i]
+        assert one.opt_steps == three.opt_steps and three.converged
+        assert abs(one.energy_kcal_mol - three.energy_kcal_mol) <= 1e-10
+        np.testing.assert_allclose(three.positions, one.positions, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(three.charges, one.charges, rtol=0, atol=1e-10)
+
+
+def _raise_for_frame_1(job, forcefield, atoms):
+    if job.frame == 1:
+        raise RuntimeError("breaks the whole task")
+    from reaxgrad import batch_cmd
+
+    return batch_cmd._real_run_task(job, forcefield, atoms)
+
+
+def test_a_chunk_failing_as_a_whole_is_retried_one_structure_per_task(tmp_path, cho, capsys,
+                                                                       monkeypatch):
+    """What escapes the per-structure guard (or kills the worker past the retries) fails the
+    whole task: its structures are then resubmitted one per task, so only the culprit is
+    recorded as failed. A thread worker in this process sees the patched function."""
+    from distributed import LocalCluster
+
+    from reaxgrad import batch_cmd
+
+    monkeypatch.setattr(batch_cmd, "_real_run_task", batch_cmd.run_task, raising=False)
+    monkeypatch.setattr(batch_cmd, "run_task", _raise_for_frame_1)
+    write(tmp_path / "in.xyz", molecules(["CH4", "H2O", "CH3OH", "H2O"]))
+    db = tmp_path / "out.db"
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:
+        code, stdout, err = batch(capsys, "energy", tmp_path / "in.xyz", "--ffield", cho,
+                                  "--db", db, "--chunk", "3", "--scheduler-address",
+                                  cluster.scheduler_address, "--no-progress")
+    assert code == 1 and "3 done, 1 failed" in stdout, stdout + err
+    found = rows(db)
+    assert [found[i].status for i in range(4)] == ["done", "failed", "done", "done"]
+    assert "RuntimeError: breaks the whole task" in found[1].error
+
+
+def test_automatic_chunk_size():
+    from reaxgrad.batch_cmd import CHUNK_MAX, ChunkSizer
+
+    assert ChunkSizer(5, 2).size(1000) == 5 and ChunkSizer(5, 2).size(3) == 3
+    auto = ChunkSizer(None, 2)
+    assert auto.size(1000) == 1  # nothing known yet: a structure could take hours
+    auto.observe([0.0013] * 10)  # single points of small molecules
+    assert auto.size(1000) == 63 and auto.size(5000) == CHUNK_MAX
+    assert auto.size(160) == 10 and auto.size(5) == 1
+    auto.observe([0.5] * 64)  # 0.5 s each: ~2 s per chunk
+    assert auto.size(1000) == 4
+    auto.observe([30.0] * 64)
+    assert auto.size(1000) == 1
 
 
 def test_bad_input_exits_2_before_any_work(tmp_path, cho, capsys):
@@ -235,7 +346,9 @@ def test_worker_killed_mid_batch_loses_nothing(tmp_path, cho):
     inp, structures = md_inputs(tmp_path)
     db = tmp_path / "out.db"
     with open_client(argparse.Namespace(workers=2)) as client:
-        proc = subprocess.Popen(batch_command(inp, cho, db, "--scheduler-address",
+        # two structures per task: the killed worker's chunk is recomputed elsewhere
+        proc = subprocess.Popen(batch_command(inp, cho, db, "--chunk", "2",
+                                              "--scheduler-address",
                                               client.scheduler.address),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -276,6 +389,39 @@ def test_driver_killed_mid_batch_then_rerun_gives_every_row_once(tmp_path, cho, 
     assert 2 <= partial < len(structures), "killed too late"
     rows(db)  # what is there is whole and unique
     code = main(command[3:])
+    stdout = capsys.readouterr().out
+    assert code == 0
+    assert f"{len(structures) - partial} done, 0 failed, {partial} skipped" in stdout
+    check_md_rows(db, len(structures), md_reference(cho, structures))
+
+
+def test_driver_killed_mid_batch_with_chunks_then_rerun_gives_every_row_once(tmp_path, cho,
+                                                                              capsys):
+    """Chunks of 3: the kill leaves whole chunks (one transaction each); the rerun, chunked
+    automatically, recomputes only the missing structures."""
+    inp, structures = md_inputs(tmp_path)
+    db = tmp_path / "out.db"
+    command = batch_command(inp, cho, db, "--workers", "2", "--chunk", "3")
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        wait_for_rows(db, 3, proc)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.communicate()
+    partial = count_rows(db)
+    assert 3 <= partial < len(structures), "killed too late"
+    assert partial % 3 == 0, f"{partial} rows: a chunk written in part"
+    chunks = {}
+    for i in rows(db):
+        chunks.setdefault(i // 3, []).append(i)
+    assert all(len(v) == 3 for v in chunks.values()), chunks
+    code = main(command[3:-2])  # without --chunk: re-chunked automatically
     stdout = capsys.readouterr().out
     assert code == 0
     assert f"{len(structures) - partial} done, 0 failed, {partial} skipped" in stdout
