@@ -380,11 +380,13 @@ def half_pair_mask(i, j, shifts):
     return (i < j) | ((i == j) & (lead > 0))
 
 
-def bucket_capacity(n, *, growth=2.0, minimum=64):
+def bucket_capacity(n, *, growth=1.25, minimum=64):
     """Smallest capacity on the ladder `ceil(minimum * growth**k)` that holds n items.
 
     The ladder is fixed, so lists of similar length share a capacity (and jit cache entry).
-    growth=2 gives minimum times powers of two; growth=1.25 wastes at most 25 %.
+    growth=2 gives minimum times powers of two (up to 50 % of the work on padding); the
+    default 1.25 wastes at most 20 %. Kernel sources do not depend on row counts, so a new
+    rung costs a trace, not a compile.
     """
     if growth <= 1.0:
         raise ValueError("growth must be > 1")
@@ -432,7 +434,7 @@ class NeighborList:
     pbc: np.ndarray
     reference_positions: np.ndarray
     reference_cell: np.ndarray
-    growth: float = 2.0
+    growth: float = 1.25
     minimum: int = 64
     fill_index: int = 0
 
@@ -476,7 +478,7 @@ class NeighborList:
 
 
 def neighbor_list(positions, cell, pbc, cutoff, *, skin=0.0, half=False, capacity=None,
-                  growth=2.0, minimum=64, fill_index=0, previous_capacity=None):
+                  growth=1.25, minimum=64, fill_index=0, previous_capacity=None):
     """Build a padded NeighborList of all images within `cutoff + skin`.
 
     capacity: fixed capacity (error if too small); default: the bucket of `bucket_capacity`.

@@ -23,10 +23,12 @@ def test_vmap_over_structures_matches_a_loop(lammps_oracle):
         atoms.rattle(0.05, seed=k)
     types = model.types_of(first.get_chemical_symbols())
     control = {"skin": 0.0}
-    lists = None
-    for _ in range(2):  # second pass: every list at the largest capacity seen
-        lists = [build_lists(a.positions, None, False, types, model.params, control,
-                             previous=lists[-1] if lists else None) for a in frames]
+    from reaxgrad.md.forces import _capacities, pad_lists
+
+    lists = [build_lists(a.positions, None, False, types, model.params, control)
+             for a in frames]
+    largest = {k: max(_capacities(lst)[k] for lst in lists) for k in _capacities(lists[0])}
+    lists = [pad_lists(lst, largest) for lst in lists]  # every list at the largest capacity
     batch = tree_map(lambda *xs: np.stack(xs), *lists)
     positions = np.stack([a.positions for a in frames])
 
