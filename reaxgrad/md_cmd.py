@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from reaxgrad.md.dynamics import ENSEMBLES
+from reaxgrad.md.forces import DEFAULT_SKIN
 
 DEFAULT_DAMPING = 100.0  # fs, thermostat time constant
 DEFAULT_PRESSURE_DAMPING = 1000.0  # fs
@@ -402,4 +403,5 @@ def add_options(p):
                    help=f"barostat's assumed bulk modulus (atm, default "
                    f"{DEFAULT_BULK_MODULUS:g})")
     p.add_argument("--barostat", default="iso", choices=["iso", "aniso"])
-    p.add_argument("--skin", type=float, default=0.3, help="neighbour-list skin (Å)")
+    p.add_argument("--skin", type=float, default=DEFAULT_SKIN,
+                   help=f"neighbour-list skin (Å, default {DEFAULT_SKIN:g})")

@@ -6,7 +6,7 @@ fs by default; QEq charges every step. Both sides do the same work per step: all
 forces and charges, with LAMMPS's charge convention (reaxgrad convention "lammps", whose
 energies and forces equal LAMMPS's).
 
-* reaxgrad: ``md.forces.TrajectoryForces`` (lists reused with a 0.3 Å Verlet skin, rebuilt
+* reaxgrad: ``md.forces.TrajectoryForces`` (lists reused with a Verlet skin (0.1 Å), rebuilt
   when an atom may have moved too far) + ``md.dynamics.nve``. The first force call compiles;
   ``--warmup`` steps follow, then ``--steps`` timed steps, so list rebuilds (and their
   list building) fall into the mean in proportion. QEq: dense solve up to 1,000 atoms,
