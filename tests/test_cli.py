@@ -25,15 +25,6 @@ def test_demo_runs(capsys):
     assert "1 trace(s)" in out
 
 
-@pytest.fixture
-def cho():
-    lo = pytest.importorskip("reaxgrad.forcefields.lammps_oracle")
-    try:
-        return str(lo.potential_path("ffield.reax.cho"))
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"no shipped force field: {exc}")
-
-
 def test_energy_json_matches_the_model(tmp_path, capsys, cho):
     from ase.build import molecule
     from ase.io import write

@@ -31,15 +31,6 @@ def parse(*argv):
     return p.parse_args(list(argv))
 
 
-@pytest.fixture(scope="module")
-def cho():
-    lo = pytest.importorskip("reaxgrad.forcefields.lammps_oracle")
-    try:
-        return str(lo.potential_path("ffield.reax.cho"))
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"no shipped force field: {exc}")
-
-
 @pytest.mark.parametrize("argv, words", [
     (["--workers", "2", "--cluster", "slurm", "--cores", "4", "--memory", "8GB"],
      ["--workers", "--jobs"]),

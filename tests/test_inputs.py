@@ -25,15 +25,6 @@ from reaxgrad.inputs import (
 )
 
 
-@pytest.fixture(scope="module")
-def cho():
-    lo = pytest.importorskip("reaxgrad.forcefields.lammps_oracle")
-    try:
-        return str(lo.potential_path("ffield.reax.cho"))
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"no shipped force field: {exc}")
-
-
 def edited_ffield(cho, tmp_path, symbol, column, token, name="ffield.bad"):
     """A copy of ``cho`` with number ``column`` (1-based, after the symbol) of the first line of
     atom ``symbol`` replaced by ``token``; returns (path, 1-based line number)."""

@@ -15,15 +15,6 @@ from ase.io import read, write
 from reaxgrad.cli import main
 
 
-@pytest.fixture(scope="module")
-def cho():
-    lo = pytest.importorskip("reaxgrad.forcefields.lammps_oracle")
-    try:
-        return str(lo.potential_path("ffield.reax.cho"))
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"no shipped force field: {exc}")
-
-
 def _water_box(path):
     sys.path.insert(0, str(Path(__file__).parent / "forcefields"))
     import structures

@@ -13,15 +13,6 @@ from ase.io import read, write
 from reaxgrad.cli import main
 
 
-@pytest.fixture
-def cho():
-    lo = pytest.importorskip("reaxgrad.forcefields.lammps_oracle")
-    try:
-        return str(lo.potential_path("ffield.reax.cho"))
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"no shipped force field: {exc}")
-
-
 def test_relax_table_and_json(tmp_path, capsys, cho):
     import reaxgrad
     from reaxgrad.md.vibrations import vibrations
