@@ -125,6 +125,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -784,6 +785,7 @@ def minimize_reaxff(atoms, ffield, *, min_style="fire", etol=0.0, ftol=1e-8, max
 
 
 _LOOP_RE = re.compile(r"Loop time of ([0-9.eE+-]+) on (\d+) procs for (\d+) steps with (\d+) atoms")
+_OMP_RE = re.compile(r"CPU use with \d+ MPI tasks x (\d+) OpenMP threads")
 _SECTIONS = ("Pair", "Neigh", "Comm", "Output", "Modify", "Other")
 
 
@@ -799,7 +801,8 @@ def _timing_sections(log_text):
 
 def time_reaxff(system, ffield, *, elements=None, replicate=(1, 1, 1), nsteps=100,
                 warmup_steps=10, charge_method="qeq", qeq_tolerance=1e-6, temperature=300.0,
-                timestep=0.1, seed=4928459, lgvdw=None, control=None) -> dict:
+                timestep=0.1, seed=4928459, lgvdw=None, control=None, single_points=0,
+                threads=1) -> dict:
     """LAMMPS's own timing of ``run nsteps`` of NVE MD (energy, forces and charges every step).
 
     ``system``: an ``ase.Atoms`` or the path of a LAMMPS data file (``atom_style charge``;
@@ -809,6 +812,10 @@ def time_reaxff(system, ffield, *, elements=None, replicate=(1, 1, 1), nsteps=10
     MD. Returns seconds_per_step (loop time / nsteps; ReaxFF evaluates all energy terms on every
     force call), loop_time, natoms, and the per-section breakdown (Pair, Neigh, Comm, Output,
     Modify = charge equilibration + integration, Other) in seconds.
+
+    single_points: after the MD, also time that many ``run 0`` (a warm single point: neighbour
+    lists rebuilt, energy, forces and charges from the extrapolated guess); ``run0_seconds`` is
+    the fastest (wall clock). threads > 1: the OPENMP styles (``package omp`` + ``suffix omp``).
     """
     lammps = import_lammps()
     ffield = potential_path(ffield)
@@ -822,6 +829,8 @@ def time_reaxff(system, ffield, *, elements=None, replicate=(1, 1, 1), nsteps=10
     fd, log = tempfile.mkstemp(prefix="reaxgrad_lammps_", suffix=".log")
     os.close(fd)
     try:
+        if threads > 1:  # before the styles are defined
+            lmp.commands_list([f"package omp {int(threads)}", "suffix omp"])
         if isinstance(system, (str, Path)):
             if not elements:
                 raise ValueError("elements (one per atom type) are needed with a data file")
@@ -847,6 +856,11 @@ def time_reaxff(system, ffield, *, elements=None, replicate=(1, 1, 1), nsteps=10
                  f"run {warmup_steps}", f"log {log}", f"run {nsteps}", "log none"]
         lmp.commands_list(cmds)
         natoms = int(lmp.get_natoms())
+        run0 = []
+        for _ in range(single_points):
+            t0 = time.perf_counter()
+            lmp.command("run 0")
+            run0.append(time.perf_counter() - t0)
     finally:
         lmp.close()
         if tmp_control:
@@ -860,4 +874,6 @@ def time_reaxff(system, ffield, *, elements=None, replicate=(1, 1, 1), nsteps=10
     sections = _timing_sections(text)
     return {"seconds_per_step": loop / nsteps, "loop_time": loop, "nsteps": nsteps,
             "natoms": natoms, "sections": sections, "procs": int(match.group(2)),
-            "qeq_tolerance": qeq_tolerance if charge_method else None}
+            "qeq_tolerance": qeq_tolerance if charge_method else None,
+            "run0_seconds": min(run0) if run0 else None,
+            "omp_threads": int(omp.group(1)) if (omp := _OMP_RE.search(text)) else 1}

@@ -114,7 +114,11 @@ class TrajectoryForces:
     ``model``: a ReaxFF; ``symbols``, ``pbc``: fixed along the run; ``skin`` (Å): list skin.
     Call with (positions, cell) -> ``Result`` (kcal/mol, kcal/mol/Å). ``rebuilds`` counts
     list builds. ``list_state`` / ``restore`` let a checkpoint reproduce the lists exactly.
+    Successive calls are taken as MD steps: the iterative charge solver starts from the
+    extrapolation of its last solutions (``extrapolate``).
     """
+
+    extrapolate = True
 
     def __init__(self, model: ReaxFF, symbols, pbc, *, total_charge=0.0, charges=None,
                  skin=DEFAULT_SKIN, source="structure"):
@@ -160,7 +164,8 @@ class TrajectoryForces:
                                      "try a smaller time step)")
         self.update_lists(positions, cell)
         return self.model.evaluate_lists(positions, cell, self.pbc, self.lists,
-                                         self.total_charge, self.charges)
+                                         self.total_charge, self.charges,
+                                         extrapolate=self.extrapolate)
 
     def __call__(self, positions, cell=None) -> Forces:
         r = self.result(positions, cell)

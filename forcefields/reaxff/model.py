@@ -73,6 +73,38 @@ def _evaluate(positions, cell, params, lists, total_charge, charges, guess, char
 _evaluate_jit = rg.jit(_evaluate, static_argnums=(7, 8, 9, 10))
 
 OVERLAP_DISTANCE = 0.1  # Å: closer atoms are refused
+# CG warm starts along a trajectory: the next s (t) is extrapolated from its last 4 (3)
+# solutions by the polynomial through them, as fix qeq/reaxff does; fewer when fewer are known
+SOLVER_HISTORY = {"s": 4, "t": 3}
+_EXTRAPOLATION = {1: (1.0,), 2: (2.0, -1.0), 3: (3.0, -3.0, 1.0), 4: (4.0, -6.0, 4.0, -1.0)}
+
+
+def warm_start(history: dict | None, n: int, extrapolate: bool) -> dict:
+    """The CG starting guesses {s, t} (n,) from the kept solutions (newest first): the newest
+    ones, or (``extrapolate``, successive MD steps) their polynomial extrapolation."""
+    if not history or np.shape(history["s"])[-1] != n:
+        return {"s": np.zeros(n), "t": np.zeros(n)}
+    guess = {}
+    for key, depth in SOLVER_HISTORY.items():
+        past = np.atleast_2d(history[key])
+        k = min(len(past), depth) if extrapolate else 1
+        value = _EXTRAPOLATION[k][0] * past[0]
+        for c, x in zip(_EXTRAPOLATION[k][1:], past[1:k]):
+            value = value + c * x
+        guess[key] = value
+    return guess
+
+
+def push_history(history: dict | None, state: dict) -> dict:
+    """``history`` with the solutions of ``state`` in front (at most SOLVER_HISTORY kept)."""
+    out = {}
+    for key, depth in SOLVER_HISTORY.items():
+        new = np.asarray(state[key])[None]
+        past = None if not history else np.atleast_2d(history[key])
+        if past is not None and past.shape[-1] == new.shape[-1]:
+            new = np.concatenate([new, past[:depth - 1]])
+        out[key] = new
+    return out
 DENSE_LIMIT = 1000  # atoms: above, "auto" solves QEq/EEM by warm-started sparse CG
 
 
@@ -112,7 +144,8 @@ class ReaxFF:
         # only the entries LAMMPS's thresholds can select at this geometry (faster)
         self.control = {"skin": 0.0, **(control or {})}
         self._lists: ReaxLists | None = None
-        self._guess: dict | None = None  # CG warm start: the previous call's solutions
+        # CG warm start: the latest solutions {s, t} ((k, n), newest first)
+        self._guess: dict | None = None
 
     @property
     def elements(self) -> list[str]:
@@ -156,22 +189,21 @@ class ReaxFF:
         return self.evaluate_lists(positions, cell, pbc, lists, total_charge, charges)
 
     def evaluate_lists(self, positions, cell, pbc, lists, total_charge=0.0,
-                       charges=None) -> Result:
+                       charges=None, extrapolate=False) -> Result:
         """Evaluate with interaction lists built earlier (valid candidates for `positions`:
-        built here, or at nearby positions with a skin, as MD does)."""
+        built here, or at nearby positions with a skin, as MD does). extrapolate: the calls
+        are successive MD steps, so the iterative charge solver starts from the extrapolation
+        of its last solutions (else from the last one)."""
         n = len(positions)
         q_in = None if self.charge_method is not None else np.asarray(
             np.zeros(n) if charges is None else charges, dtype=np.float64)
         solver = self.solver_for(n)
-        guess = None
-        if solver == "cg":
-            guess = self._guess if self._guess and len(self._guess["s"]) == n else {
-                "s": np.zeros(n), "t": np.zeros(n)}
+        guess = warm_start(self._guess, n, extrapolate) if solver == "cg" else None
         energy, terms, q, state, de_dpos, de_dstrain = _evaluate_jit(
             positions, cell, self.params, lists, np.float64(total_charge), q_in, guess,
             self.charge_method, self.convention, solver, self.qeq_tolerance)
         if state is not None:
-            self._guess = {k: np.asarray(v) for k, v in state.items()}
+            self._guess = push_history(self._guess, state)
         virial = np.asarray(de_dstrain)
         volume = abs(np.linalg.det(cell)) if np.all(pbc) else 0.0
         return Result(

@@ -310,3 +310,12 @@ def test_time_reaxff_on_petn_benchmark():
     assert timing["natoms"] == 58
     assert timing["seconds_per_step"] > 0
     assert "Pair" in timing["sections"]
+    assert timing["run0_seconds"] is None
+
+
+def test_time_reaxff_single_points_on_two_openmp_threads():
+    timing = lo.time_reaxff(lo.bench_dir() / "data.reax", "ffield.reax.budzien",
+                            elements=["C", "H", "O", "N"], nsteps=2, warmup_steps=1,
+                            single_points=2, threads=2)
+    assert timing["run0_seconds"] > 0
+    assert timing["natoms"] == 58 and timing["omp_threads"] == 2

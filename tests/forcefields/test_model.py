@@ -197,3 +197,34 @@ def test_parameter_gradient_of_the_total_energy_includes_the_charges(convention,
         fd = (float(energy(up)) - float(energy(down))) / (2 * h)
         assert abs(fd) > 1e-3, key  # a parameter that matters here
         assert float(grads[key][index]) == pytest.approx(fd, rel=1e-6, abs=1e-6), key
+
+
+def test_md_warm_start_extrapolates_the_last_solutions():
+    """Along a trajectory the CG guess is the polynomial through the last 4 s (3 t) solutions,
+    as fix qeq/reaxff extrapolates: exact for a cubic (quadratic) history; fewer kept
+    solutions give lower orders; single points start from the newest; a history of another
+    size is ignored."""
+    from reaxgrad.forcefields.reaxff.model import push_history, warm_start
+
+    n = 5
+    base = np.arange(n, dtype=float)
+    history = None
+    for step in range(6):
+        k = float(step)
+        history = push_history(history, {"s": base + 2 * k - k**2 + 0.5 * k**3,
+                                         "t": -base + 3 * k + 0.25 * k * k})
+        if step == 0:
+            np.testing.assert_array_equal(warm_start(history, n, True)["s"], base)
+        if step == 1:  # two known: linear
+            np.testing.assert_allclose(warm_start(history, n, True)["s"], base + 3.0)
+    assert history["s"].shape == (4, n) and history["t"].shape == (3, n)
+    k = 6.0
+    guess = warm_start(history, n, True)
+    np.testing.assert_allclose(guess["s"], base + 2 * k - k**2 + 0.5 * k**3, rtol=1e-12)
+    np.testing.assert_allclose(guess["t"], -base + 3 * k + 0.25 * k * k, rtol=1e-12)
+    newest = warm_start(history, n, False)
+    np.testing.assert_array_equal(newest["s"], history["s"][0])
+    assert not warm_start(history, n + 1, True)["s"].any()
+    # a checkpoint of the older form (one solution each) still serves
+    old = {"s": base, "t": -base}
+    np.testing.assert_array_equal(warm_start(old, n, True)["t"], -base)

@@ -62,3 +62,23 @@ def test_compiled_cg_refuses_an_unconverged_answer():
     b = np.array([[1.0, -1.0]])
     with pytest.raises(RuntimeError, match="did not converge"):
         _qeq_c.solve(i, j, h, diag, b, np.zeros_like(b), 1e-12)
+
+
+def test_right_hand_sides_in_lockstep_equal_separate_solves_bitwise():
+    """Several right-hand sides share each sweep over the matrix (LAMMPS's dual CG), more than
+    one sweep's worth included (7 > 4), with a zero row and padding entries (h = 0 at pair
+    (0, 0)): each solution is bit for bit the one a solve of that row alone gives."""
+    i, j, h, diag, _ = _system(n=2000, pairs=20000, seed=3)
+    i = np.concatenate([i, np.zeros(500, dtype=i.dtype)])
+    j = np.concatenate([j, np.zeros(500, dtype=j.dtype)])
+    h = np.concatenate([h, np.zeros(500)])
+    rng = np.random.default_rng(4)
+    b = rng.normal(size=(7, len(diag)))
+    b[2] = 0.0
+    b[5] *= 1e-3  # converges at another iteration than its neighbours
+    guess = rng.normal(scale=0.1, size=b.shape)
+    together = _qeq_c.solve(i, j, h, diag, b, guess, 1e-11)
+    assert np.array_equal(together[2], np.zeros(len(diag)))
+    for r in range(len(b)):
+        alone = _qeq_c.solve(i, j, h, diag, b[r:r + 1], guess[r:r + 1], 1e-11)
+        assert np.array_equal(alone[0], together[r]), r

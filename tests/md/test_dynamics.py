@@ -240,3 +240,50 @@ def test_replicas_advance_together_as_one_by_one(cho):
             s = single.step(s)
         np.testing.assert_allclose(state.positions[k], s.positions, atol=1e-10)
         assert float(state.forces.energy[k]) == pytest.approx(float(s.forces.energy), abs=1e-8)
+
+
+def test_md_charge_solver_extrapolates_its_warm_start(cho, monkeypatch):
+    """NVE of a water box with the iterative charge solver: the trajectory is the dense
+    solve's (same charges to the CG tolerance), the solver keeps its last solutions, and the
+    extrapolated starts need fewer CG iterations than restarting from the last solution."""
+    from reaxgrad.forcefields.reaxff import _qeq_c
+
+    rng = np.random.default_rng(3)
+    grid = (np.indices((3, 3, 3)).reshape(3, -1).T + 0.5) * 3.1
+    positions, symbols = [], []
+    for site in grid:
+        o = site + rng.normal(scale=0.05, size=3)
+        positions += [o, o + [0.96, 0.0, 0.0], o + [-0.24, 0.93, 0.0]]
+        symbols += ["O", "H", "H"]
+    positions, cell = np.array(positions), np.eye(3) * 9.3
+    masses = np.array([15.999 if s == "O" else 1.008 for s in symbols])
+    v = d.maxwell_boltzmann(masses, 300.0, np.random.default_rng(4))
+    iterations = []
+    original = _qeq_c.solve
+
+    def counting(i, j, h, diag, b, guess, tol):
+        x = original(i, j, h, diag, b, guess, tol)
+        iterations.append(_qeq_c.last_iterations)
+        return x
+
+    def run(solver, extrapolate=True):
+        monkeypatch.setattr(TrajectoryForces, "extrapolate", extrapolate)
+        forces = TrajectoryForces(ReaxFF(cho, solver=solver, qeq_tolerance=1e-7), symbols,
+                                  True)
+        md = d.nve(forces, 0.25)
+        state = md.init(positions, v, masses, cell, True)
+        for _ in range(12):
+            state = md.step(state)
+        return state, forces.model
+
+    monkeypatch.setattr(_qeq_c, "solve", counting)
+    dense, _ = run("direct")
+    iterations.clear()
+    cg, model = run("cg")
+    extrapolated = sum(iterations[6:])
+    assert model._guess["s"].shape == (4, len(symbols))
+    np.testing.assert_allclose(cg.positions, dense.positions, atol=1e-7)
+    np.testing.assert_allclose(cg.forces.charges, dense.forces.charges, atol=1e-6)
+    iterations.clear()
+    run("cg", extrapolate=False)
+    assert extrapolated < 0.8 * sum(iterations[6:])
