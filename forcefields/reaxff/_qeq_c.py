@@ -8,8 +8,8 @@ j, in pair order; 32-bit columns); the product runs over rows in parallel, each 
 fixed order, and the dot products are summed in fixed blocks of rows combined in order, so a
 solve repeats bitwise on any number of threads. The right-hand sides advance in lockstep, one
 sweep over the matrix serving all of them (LAMMPS's "dual CG"), each one stopping at its own
-convergence with exactly the arithmetic of a solve on its own. Convergence as SciPy's ``cg`` and LAMMPS's ``fix qeq/reaxff``:
-||b − Hx|| <= tol·||b||, from the given starting guess.
+convergence with exactly the arithmetic of a solve on its own. Convergence as SciPy's ``cg``
+and LAMMPS's ``fix qeq/reaxff``: ||b − Hx|| <= tol·||b||, from the given starting guess.
 
 ``solve(i, j, h, diag, b, guess, tol)`` returns the solutions (k, n), or None when compiled
 code is unavailable (the caller then uses SciPy).

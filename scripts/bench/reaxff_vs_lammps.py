@@ -10,8 +10,9 @@ LAMMPS is timed two ways: a warm ``run 0`` (the single point: neighbour lists re
 forces and QEq, after a few MD steps; fastest of --repeats) and its own loop time per MD step
 (energy, forces and QEq every step, no list rebuild with its 2 Å skin, QEq warm-started from its
 extrapolated guess); tolerance --qeq-tolerance, default 1e-6; --threads > 1 runs its OPENMP
-styles (``reaxff/omp``, ``qeq/reaxff/omp``) on as many threads. reaxgrad is timed per evaluation of a structure whose atoms all moved by ~0.01 Å (a harsher change than one
-MD step): interaction lists (compiled, reported separately) plus the cached jit call, with
+styles (``reaxff/omp``, ``qeq/reaxff/omp``) on as many threads. reaxgrad is timed per
+evaluation of a structure whose atoms all moved by ~0.01 Å (a harsher change than one MD
+step): interaction lists (compiled, reported separately) plus the cached jit call, with
 charges from a dense solve up to 1,000 atoms and from the compiled CG above, warm-started from
 the previous evaluation, to the same tolerance as LAMMPS.
 
