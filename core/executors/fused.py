@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import weakref
 
 import numpy as np
 
@@ -298,8 +299,13 @@ def _make_runner(plan: Plan, lib):
     plan.workspace_bytes = total
     sizes = np.array(layout.sizes or [0], dtype=np.int64)
 
+    started = []
+
     def new_context():
-        ws = np.empty(max(total, _ALIGN), dtype=np.uint8)
+        # only a plan's first context may take over another plan's workspace: plans used in
+        # turn (fitting) would otherwise take each other's on every call
+        ws = _spare_workspace(total, reuse=not started)
+        started.append(True)
         S = [None] * n_slots
         for s, off in offsets.items():
             _kind, shape, dtype = slot_info[s]
@@ -325,7 +331,8 @@ def _make_runner(plan: Plan, lib):
         return _pointer_entry(f, used, n_slots)
 
     entries = [entry(f"seg{i}", seg) for i, seg in enumerate(plan.segments)]
-    pool: list = []
+    pool = _Pool()
+    _POOLS[id(pool)] = pool
     ctx = dict(plan=plan, layout=layout, slot_vars=slot_vars, fresh_slots=fresh_slots,
                entries=entries, pool=pool, new_context=new_context)
     run = _driver(ctx, profile=False)
@@ -344,6 +351,50 @@ def _make_runner(plan: Plan, lib):
 
     run.profile = profile
     return run
+
+
+class _Pool(list):
+    """A plan's idle call contexts (S, ws), weakly registered in _POOLS (a list subclass,
+    since a list cannot be weakly referenced)."""
+
+
+_POOLS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # id -> _Pool
+_HEADROOM = 1.25  # large workspaces get this much spare room, so a slightly larger plan fits
+_LARGE = 1 << 24  # bytes: a workspace worth reusing across plans
+
+
+def _spare_workspace(nbytes: int, reuse: bool = True) -> np.ndarray:
+    """A workspace of at least nbytes: an idle context's of another plan when one fits (a new
+    plan after list capacities grew, e.g. along MD, takes over the old plan's memory instead
+    of adding to it; touching fresh memory is slow, ~1 s per 500 MB on some machines), else a
+    new one with headroom when large."""
+    nbytes = max(nbytes, _ALIGN)
+    if nbytes < _LARGE:
+        return np.empty(nbytes, dtype=np.uint8)
+    best = None
+    for pool in list(_POOLS.values()) if reuse else ():
+        for entry in list(pool):
+            size = entry[1].nbytes
+            if nbytes <= size <= 2 * nbytes and (best is None or size < best[1][1].nbytes):
+                best = (pool, entry)
+    if best is not None and _take(*best):
+        return best[1][1]
+    return np.empty(int(nbytes * _HEADROOM), dtype=np.uint8)
+
+
+def _take(pool: list, entry) -> bool:
+    """Remove `entry` (by identity) from `pool` unless another thread took it first."""
+    for k, e in enumerate(pool):
+        if e is entry:
+            try:
+                got = pool.pop(k)
+            except IndexError:
+                return False
+            if got is entry:
+                return True
+            pool.append(got)  # the list changed under us: give that one back
+            return False
+    return False
 
 
 def _driver(ctx, profile: bool):

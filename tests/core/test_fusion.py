@@ -420,3 +420,39 @@ def test_large_trailing_sizes_are_runtime_values(tmp_path, monkeypatch):
     assert len(sources) == 1 and len(cuda) == 1
     assert "j < 17" not in next(iter(sources)) and "j < 23" not in next(iter(sources))
     assert len(list(tmp_path.glob("*.so"))) == 1
+
+
+def test_a_new_plan_takes_over_an_idle_plans_large_workspace():
+    """A program traced again for slightly larger arrays (MD lists after a capacity step)
+    runs in the workspace the previous plan left idle instead of new memory; the old plan
+    still computes correctly afterwards, in a workspace of its own."""
+    from reaxgrad.core.executors import fused
+
+    def f(x, y, idx):
+        a = jnp.exp(x) * y  # read at other rows below: stored in the workspace
+        b = a[idx] + jnp.sin(a)
+        return jnp.sum(b * y, axis=1), jnp.sum(b)
+
+    g = rc.jit(f, backend="fused")
+    ref = rc.jit(f, backend="interpreter")
+    rng = np.random.default_rng(0)
+
+    def args(n):
+        return rng.normal(size=(n, 4)), rng.normal(size=(n, 4)), rng.permutation(n)
+
+    small, large = args(600_000), args(660_000)
+    before = set(fused._POOLS.keys())
+    for got, want in zip(g(*small), ref(*small)):
+        conforms(got, want)
+    (pool,) = [fused._POOLS[k] for k in set(fused._POOLS.keys()) - before]
+    ws = pool[0][1]
+    assert ws.nbytes >= 600_000 * 4 * 8 >= fused._LARGE
+    before = set(fused._POOLS.keys())
+    for got, want in zip(g(*large), ref(*large)):
+        conforms(got, want)
+    assert not pool  # its idle context was taken over ...
+    (new_pool,) = [fused._POOLS[k] for k in set(fused._POOLS.keys()) - before]
+    assert new_pool[0][1] is ws  # ... by the new plan
+    for got, want in zip(g(*small), ref(*small)):  # the old plan gets a workspace again
+        conforms(got, want)
+    assert pool and pool[0][1] is not ws
