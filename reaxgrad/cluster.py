@@ -25,7 +25,7 @@ import logging
 import os
 import sys
 from collections import OrderedDict
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from .inputs import InputError
@@ -167,8 +167,11 @@ def jobqueue_cluster(kind: str, args):
 
 
 def _mpi_client():
-    """Under mpirun: rank 0 becomes the scheduler and rank >= 2 workers (neither returns);
-    rank 1 goes on with the command as the client."""
+    """Under mpirun: rank 0 becomes the scheduler and rank >= 2 workers (they exit when the
+    scheduler closes); rank 1 goes on with the command as the client, and shuts the cluster
+    down itself when done (``open_client``) rather than through dask-mpi's exit hook, which
+    opens a new client while the interpreter is exiting and could leave the other ranks
+    running."""
     os.environ.update(dict.fromkeys(THREAD_VARS, "1"))  # set before any kernel is loaded
     try:
         from mpi4py import MPI
@@ -183,7 +186,10 @@ def _mpi_client():
     from distributed import Client
 
     logging.getLogger("distributed").setLevel(logging.WARNING)  # not every rank's INFO lines
-    dask_mpi.initialize(nthreads=1, dashboard=False, dashboard_address=":0")
+    is_client = dask_mpi.initialize(nthreads=1, dashboard=False, dashboard_address=":0",
+                                    exit=False)
+    if not is_client:  # a scheduler or worker whose event loop has ended
+        sys.exit(0)
     return Client()
 
 
@@ -244,6 +250,9 @@ def open_client(args, default_workers: int | None = None):
     try:
         yield client
     finally:
+        if kind == "mpi" and not (address or sfile):
+            with suppress(OSError, TimeoutError):
+                client.shutdown()  # the scheduler closes, and with it every worker rank
         client.close()
         if cluster is not None:
             cluster.close()
