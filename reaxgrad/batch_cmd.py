@@ -232,6 +232,8 @@ def connect_db(name):
             return connect(text)
         if Path(text).is_dir():
             raise BatchError("is a directory", path=text, field="--db")
+        if not Path(text).exists():
+            _create_sqlite(text)
         # no ASE lock file per write (0.7 ms a row): only this driver writes, SQLite locks
         return connect(text, type="db", use_lock_file=False)
     except BatchError:
@@ -239,6 +241,21 @@ def connect_db(name):
     except Exception as exc:  # noqa: BLE001 - ASE and the drivers raise many types
         raise BatchError(f"cannot open it as an ASE database: {error_message(exc)}",
                          path=text, field="--db") from None
+
+
+def _create_sqlite(path: str) -> None:
+    """A new, initialized ASE SQLite database at ``path``, made beside it and renamed into
+    place: ASE creates its tables in several commits, so a reader (or a rerun after a kill)
+    could otherwise find a file with tables but no version row, which ASE cannot open."""
+    from ase.db import connect
+
+    tmp = Path(path).with_name(f".{Path(path).name}.{os.getpid()}.tmp")
+    try:
+        db = connect(str(tmp), type="db", use_lock_file=False)
+        db.metadata = {}  # creates the tables
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def open_batch_db(name, identity: dict, paths):

@@ -411,3 +411,16 @@ def test_driver_killed_mid_batch_with_chunks_then_rerun_gives_every_row_once(tmp
     assert code == 0
     assert f"{len(structures) - partial} done, 0 failed, {partial} skipped" in stdout
     check_md_rows(db, len(structures), md_reference(cho, structures))
+
+
+def test_a_new_sqlite_database_appears_whole(tmp_path):
+    """The database file appears only once ASE's tables and version row are in it (made
+    beside it and renamed), so a reader polling it, or a rerun after a kill during its
+    creation, never meets a half-made file."""
+    from reaxgrad.batch_cmd import connect_db
+
+    path = tmp_path / "new.db"
+    connect_db(path)
+    assert path.exists()
+    assert connect(path).count() == 0 and connect(path).metadata == {}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.db"]
