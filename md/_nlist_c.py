@@ -15,12 +15,20 @@ around a small cell several times, rows sorted by (j, shift) with one 64-bit key
 Distances are computed from the wrapped positions with one expression,
 ``(w_j + s @ cell) - w_i``, in both, so the same pairs pass the same tests.
 
+Threads (OpenMP; the cell list from 1,024 atoms; REAXGRAD_NUM_THREADS, else every core, read
+at each call; one in a forked child): rows in fixed blocks of 64 atoms, each block's sorted
+rows into a buffer of its own, then each block writes its pairs at the places that the counts
+of the blocks before it give. The output is the one-thread output bit for bit, whatever the
+number of threads; one thread writes each row as it comes (no buffers).
+
 ``pairs(...)`` returns None when compiled code is unavailable (callers fall back to NumPy).
 """
 from __future__ import annotations
 
 import ctypes
 import math
+import os
+import sys
 
 import numpy as np
 
@@ -35,6 +43,11 @@ SOURCE = r"""
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+
+#define RG_BLOCK 64           /* cell list: rows per block (fixed: the same output on any
+                                 number of threads) */
+#define RG_PARALLEL_MIN 1024  /* fewer atoms: one thread (a few ms at most, which waking
+                                 threads on a busy machine can cost) */
 
 static void isort_u64(uint64_t *a, int64_t n) {
     for (int64_t k = 1; k < n; k++) {
@@ -88,19 +101,19 @@ static double eig_min_sym3(const double g[9]) {
     return q + 2.0 * p * cos(phi + 2.0943951023931957);
 }
 
+/* the lists (at most 8): cutoff tables, half flags, output buffers and counts */
 typedef struct {
     int64_t nspec, T;
     const double *cut2;
-    const int32_t *half;
-    const int64_t *cap;
-    const int32_t *wide;
-    void **oi, **oj, **os;
-    int64_t *count;
+    int32_t half[8], wide[8];
+    int64_t cap[8], count[8];
+    void *oi[8], *oj[8], *os[8];
 } outs_t;
 
-/* list k: int32 (i, j, shift) or, when wide, int64 (i, j) and double shifts */
-static inline void emit(outs_t *o, int64_t k, int64_t i, int64_t j, const int32_t s[3]) {
-    int64_t c = o->count[k]++;
+/* list k's pair number c (written when within the capacity): int32 (i, j, shift) or, when
+   wide, int64 (i, j) and double shifts */
+static inline void emit_at(const outs_t *o, int64_t k, int64_t c, int64_t i, int64_t j,
+                           const int32_t s[3]) {
     if (c >= o->cap[k]) return;
     if (o->wide[k]) {
         ((int64_t *)o->oi[k])[c] = i;
@@ -113,6 +126,11 @@ static inline void emit(outs_t *o, int64_t k, int64_t i, int64_t j, const int32_
         int32_t *d = (int32_t *)o->os[k] + 3 * c;
         d[0] = s[0]; d[1] = s[1]; d[2] = s[2];
     }
+}
+
+/* the next pair of list k (counted beyond the capacity too) */
+static inline void emit(outs_t *o, int64_t k, int64_t i, int64_t j, const int32_t s[3]) {
+    emit_at(o, k, o->count[k]++, i, j, s);
 }
 
 /* bit k set when list k takes the pair (i, j, s) at squared distance r2 (s: the shift between
@@ -138,12 +156,177 @@ static int by_lower(const void *x, const void *y) {
     return (a->index > b->index) - (a->index < b->index);
 }
 
+/* cell list, read only while rows are searched */
+typedef struct {
+    const outs_t *o;
+    const double *w, *ws;
+    const int32_t *types, *tsorted, *sdecode;
+    const int64_t *coord, *start, *order, *offs, *ns_full, *img;
+    const int64_t *tb[3], *ts[3], *tc[3];
+    const double *tv[3];
+    int64_t ns, span_o[3], reach[3];
+    double rc2;
+    int sbits, passes;
+} grid_t;
+
+/* one thread's scratch: candidates of one bin, the radix sort's buffer, per bin its first
+   atom with index >= row (the thread's rows ascend: pointers only advance), a size hint for
+   the next block's keys */
+typedef struct {
+    int64_t *hit; double *hr2; uint64_t *tmp; int64_t *first;
+    const int64_t *start;
+    int64_t nbt, row, tcap, hint;
+} scratch_t;
+
+static int scratch_init(scratch_t *sc, int64_t maxbin, const int64_t *start, int64_t nbt) {
+    sc->hit = (int64_t *)malloc(sizeof(int64_t) * maxbin);
+    sc->hr2 = (double *)malloc(sizeof(double) * maxbin);
+    sc->tmp = (uint64_t *)malloc(sizeof(uint64_t) * 1024);
+    sc->first = (int64_t *)malloc(sizeof(int64_t) * (nbt > 0 ? nbt : 1));
+    sc->start = start;
+    sc->nbt = nbt;
+    sc->row = 0;
+    sc->tcap = 1024;
+    sc->hint = 0;
+    if (!sc->hit || !sc->hr2 || !sc->tmp || !sc->first) return -1;
+    memcpy(sc->first, start, sizeof(int64_t) * nbt);
+    return 0;
+}
+
+static void scratch_free(scratch_t *sc) {
+    free(sc->hit); free(sc->hr2); free(sc->tmp); free(sc->first);
+}
+
+/* row i's pairs from its m sorted keys: list k's from place c[k] on (c advances) */
+static void emit_row(const outs_t *o, const grid_t *g, int64_t i, const uint64_t *key,
+                     int64_t m, int64_t *c) {
+    const int js = g->sbits + 8;
+    const uint64_t smask = ((uint64_t)1 << g->sbits) - 1;
+    const int64_t *ii = g->img + 3 * i, nspec = o->nspec;
+    for (int64_t q = 0; q < m; q++) {
+        uint64_t x = key[q];
+        int64_t j = (int64_t)(x >> js);
+        unsigned bits = (unsigned)(x & 255u);
+        const int32_t *sd = g->sdecode + 3 * (int64_t)((x >> 8) & smask);
+        const int64_t *ij = g->img + 3 * j;
+        int32_t st[3] = {(int32_t)(sd[0] + ii[0] - ij[0]), (int32_t)(sd[1] + ii[1] - ij[1]),
+                         (int32_t)(sd[2] + ii[2] - ij[2])};
+        for (int64_t k = 0; k < nspec; k++)
+            if (bits >> k & 1u) emit_at(o, k, c[k]++, i, j, st);
+    }
+}
+
+/* rows i0 <= i < i1, each row's keys ((j, shift code, list bits) in one 64-bit word) sorted.
+   direct: each row written out at once, list k's from place direct[k] on (one buffer for
+   every row). Else the rows' keys stay, one after another, in *keys (grown as needed), each
+   row's length in rowlen[i], and the pairs of each list counted in cnt.
+   Returns 0, or -1 (out of memory). */
+static int cell_rows(const grid_t *g, int64_t i0, int64_t i1, uint64_t **keys, int64_t *kcap,
+                     int64_t *rowlen, int64_t *cnt, int64_t *direct, scratch_t *sc) {
+    /* locals: stores through keys and hit could alias the structs' integer fields */
+    const outs_t ol = *g->o, *o = &ol;
+    const double *w = g->w, *ws = g->ws, *tv0 = g->tv[0], *tv1 = g->tv[1], *tv2 = g->tv[2];
+    const int32_t *types = g->types, *tsorted = g->tsorted;
+    const int64_t *start = g->start, *order = g->order, *offs = g->offs, *coord = g->coord;
+    const int64_t *tb0 = g->tb[0], *tb1 = g->tb[1], *tb2 = g->tb[2];
+    const int64_t *ts0 = g->ts[0], *ts1 = g->ts[1], *ts2 = g->ts[2];
+    const int64_t *tc0 = g->tc[0], *tc1 = g->tc[1], *tc2 = g->tc[2];
+    const int64_t ns = g->ns, so0 = g->span_o[0], so1 = g->span_o[1], so2 = g->span_o[2];
+    const int64_t r0 = g->reach[0], r1 = g->reach[1], r2_ = g->reach[2];
+    const double rc2 = g->rc2;
+    const int jshift = g->sbits + 8;
+    int64_t *hit = sc->hit, *first = sc->first;
+    double *hr2 = sc->hr2;
+    uint64_t *kb = *keys;
+    if (i0 < sc->row) memcpy(first, sc->start, sizeof(int64_t) * sc->nbt);  /* rows went back */
+    sc->row = i1;
+    int64_t len = 0, cap = *kcap, hist[256];
+    memset(hist, 0, sizeof hist);
+    int ret = 0;
+    for (int64_t i = i0; i < i1; i++) {
+        const double *wi = w + 3 * i;
+        int64_t ti = types[i], m0 = len, nsf = g->ns_full[ti];
+        int64_t e0 = coord[3 * i] * so0 + r0;
+        int64_t e1 = coord[3 * i + 1] * so1 + r1;
+        int64_t e2 = coord[3 * i + 2] * so2 + r2_;
+        for (int64_t q = 0; q < ns; q++) {
+            int64_t x0 = e0 + offs[3 * q], x1 = e1 + offs[3 * q + 1], x2 = e2 + offs[3 * q + 2];
+            int64_t c0 = tb0[x0], c1 = tb1[x1], c2 = tb2[x2];
+            if (c0 < 0 || c1 < 0 || c2 < 0) continue;
+            int64_t b = c0 + c1 + c2;
+            int64_t b0 = start[b], b1 = start[b + 1];
+            if (q >= nsf) {  /* beyond every full list of i's type: only j >= i */
+                int64_t l = first[b];
+                while (l < b1 && order[l] < i) l++;
+                first[b] = l;
+                b0 = l;
+            }
+            if (b0 == b1) continue;
+            int64_t s[3] = {ts0[x0], ts1[x1], ts2[x2]};
+            const double *v0 = tv0 + 3 * x0, *v1 = tv1 + 3 * x1, *v2 = tv2 + 3 * x2;
+            double sx = (v0[0] + v1[0]) + v2[0], sy = (v0[1] + v1[1]) + v2[1],
+                   sz = (v0[2] + v1[2]) + v2[2];
+            int zero = s[0] == 0 && s[1] == 0 && s[2] == 0;
+            uint64_t code = (uint64_t)(tc0[x0] + tc1[x1] + tc2[x2]) << 8;
+            int64_t nh = 0;
+            for (int64_t idx = b0; idx < b1; idx++) {  /* branch-free distance test */
+                const double *wj = ws + 3 * idx;
+                double dx = (wj[0] + sx) - wi[0];
+                double dy = (wj[1] + sy) - wi[1];
+                double dz = (wj[2] + sz) - wi[2];
+                double r2 = dx * dx + dy * dy + dz * dz;
+                hit[nh] = idx;
+                hr2[nh] = r2;
+                nh += (r2 <= rc2);
+            }
+            for (int64_t u = 0; u < nh; u++) {
+                int64_t idx = hit[u], j = order[idx];
+                if (zero && j == i) continue;
+                unsigned bits = lists_of(o, ti, tsorted[idx], i, j, s, hr2[u]);
+                if (!bits) continue;
+                if (len == cap) {
+                    int64_t nc = cap < 1024 ? 1024 : 2 * cap;
+                    uint64_t *nk = (uint64_t *)realloc(kb, sizeof(uint64_t) * nc);
+                    if (!nk) { ret = -1; goto out; }
+                    kb = nk;
+                    cap = nc;
+                }
+                kb[len++] = ((uint64_t)j << jshift) | code | bits;
+                hist[bits]++;
+            }
+        }
+        int64_t m = len - m0;
+        if (m > sc->tcap) {
+            free(sc->tmp);
+            sc->tcap = m + m / 2;
+            sc->tmp = (uint64_t *)malloc(sizeof(uint64_t) * sc->tcap);
+            if (!sc->tmp) { sc->tcap = 0; ret = -1; goto out; }
+        }
+        radix_u64(kb + m0, sc->tmp, m, 8, g->passes);
+        if (direct) {
+            emit_row(g->o, g, i, kb, m, direct);
+            len = 0;
+        } else {
+            rowlen[i] = m;
+        }
+    }
+    if (!direct)
+        for (int b = 1; b < 256; b++)
+            if (hist[b])
+                for (int64_t k = 0; k < o->nspec; k++) cnt[k] += (b >> k & 1) ? hist[b] : 0;
+out:
+    *keys = kb;
+    *kcap = cap;
+    return ret;
+}
+
 /* Every (i, j, image) within the lists' cutoffs. Pairs with j < i (only full lists take
    them) are searched within the largest full-list cutoff of i's type only.
-   mode: 0 automatic, 1 all pairs, 2 cell list. Returns 0, or -1 (out of memory), -2 (singular
-   cell), -3 (cell list: shifts beyond the sort key's range; use another path). */
+   mode: 0 automatic, 1 all pairs, 2 cell list. nthreads: the cell list's OpenMP threads.
+   Returns 0, or -1 (out of memory), -2 (singular cell), -3 (cell list: shifts beyond the sort
+   key's range; use another path). */
 int64_t rg_pairs(const double *pos, const int32_t *types, const double *cut2,
-                 const double *dpar, int64_t *H) {
+                 const double *dpar, int64_t *H, int64_t nthreads) {
     /* dpar: cell (9, rows), bins per cutoff. H (int64): n, T, number of lists, mode, pbc (3),
        used mode (out); then per list: half, wide, capacity, count (out), and the addresses of
        its i, j, shift buffers */
@@ -151,28 +334,31 @@ int64_t rg_pairs(const double *pos, const int32_t *types, const double *cut2,
     int32_t pbc[3] = {(int32_t)H[4], (int32_t)H[5], (int32_t)H[6]};
     const double *cell = dpar;
     double bins_per_cutoff = dpar[9];
-    int32_t half[8], wide[8];
-    int64_t cap[8], count[8];
-    void *oi[8], *oj[8], *os[8];
+    outs_t o;
+    memset(&o, 0, sizeof o);
+    o.nspec = nspec;
+    o.T = T;
+    o.cut2 = cut2;
     for (int64_t k = 0; k < nspec; k++) {
         int64_t *L = H + 8 + 7 * k;
-        half[k] = (int32_t)L[0];
-        wide[k] = (int32_t)L[1];
-        cap[k] = L[2];
-        count[k] = 0;
-        oi[k] = (void *)(uintptr_t)L[4];
-        oj[k] = (void *)(uintptr_t)L[5];
-        os[k] = (void *)(uintptr_t)L[6];
+        o.half[k] = (int32_t)L[0];
+        o.wide[k] = (int32_t)L[1];
+        o.cap[k] = L[2];
+        o.oi[k] = (void *)(uintptr_t)L[4];
+        o.oj[k] = (void *)(uintptr_t)L[5];
+        o.os[k] = (void *)(uintptr_t)L[6];
     }
-    outs_t o = {nspec, T, cut2, half, cap, wide, oi, oj, os, count};
+    const int32_t *half = o.half;
+    int64_t *count = o.count;
     *used_mode = 0;
     int64_t ret = 0;
-    double *w = NULL, *f = NULL, *rcf2 = NULL, *ws = NULL, *hr2 = NULL, *tv[3] = {0, 0, 0};
+    double *w = NULL, *f = NULL, *rcf2 = NULL, *ws = NULL, *tv[3] = {0, 0, 0};
     int64_t *img = NULL, *coord = NULL, *start = NULL, *order = NULL, *bin_of = NULL,
-            *offs = NULL, *ns_full = NULL, *hit = NULL, *first = NULL, *tb[3] = {0, 0, 0},
+            *offs = NULL, *ns_full = NULL, *rowlen = NULL, *bcnt = NULL, *tb[3] = {0, 0, 0},
             *ts[3] = {0, 0, 0}, *tc[3] = {0, 0, 0};
     int32_t *tsorted = NULL, *sdecode = NULL;
-    uint64_t *keys = NULL, *tmpkeys = NULL;
+    uint64_t **bkeys = NULL;
+    int64_t nblocks = 0;
     offset_t *stencil = NULL;
     double rc2 = 0.0;
     for (int64_t k = 0; k < nspec * T * T; k++) if (cut2[k] > rc2) rc2 = cut2[k];
@@ -360,9 +546,6 @@ int64_t rg_pairs(const double *pos, const int32_t *types, const double *cut2,
         for (int64_t i = 0; i < n; i++) order[fill[bin_of[i]]++] = i;
         free(fill);
     }
-    first = (int64_t *)malloc(sizeof(int64_t) * (nbt > 0 ? nbt : 1));
-    if (!first) { ret = -1; goto done; }
-    memcpy(first, start, sizeof(int64_t) * nbt);  /* per bin: its first atom with index >= i */
     int64_t maxbin = 1;
     for (int64_t b = 0; b < nbt; b++)
         if (start[b + 1] - start[b] > maxbin) maxbin = start[b + 1] - start[b];
@@ -447,90 +630,98 @@ int64_t rg_pairs(const double *pos, const int32_t *types, const double *cut2,
             }
     }
     sdecode = (int32_t *)malloc(sizeof(int32_t) * 3 * S);
-    int64_t keycap = 1024;
-    keys = (uint64_t *)malloc(sizeof(uint64_t) * keycap);
-    tmpkeys = (uint64_t *)malloc(sizeof(uint64_t) * keycap);
-    hit = (int64_t *)malloc(sizeof(int64_t) * maxbin);
-    hr2 = (double *)malloc(sizeof(double) * maxbin);
-    if (!sdecode || !keys || !tmpkeys || !hit || !hr2) { ret = -1; goto done; }
+    if (!sdecode) { ret = -1; goto done; }
     for (int64_t c = 0; c < S; c++) {
         sdecode[3 * c] = (int32_t)(c / (srange[1] * srange[2]) + smin_a[0]);
         sdecode[3 * c + 1] = (int32_t)((c / srange[2]) % srange[1] + smin_a[1]);
         sdecode[3 * c + 2] = (int32_t)(c % srange[2] + smin_a[2]);
     }
-    int passes = (sbits + jbits + 7) / 8;
 
-    for (int64_t i = 0; i < n; i++) {
-        const double *wi = w + 3 * i;
-        int64_t ti = types[i], m = 0, nsf = ns_full[ti];
-        int64_t e0 = coord[3 * i] * span_o[0] + reach[0];
-        int64_t e1 = coord[3 * i + 1] * span_o[1] + reach[1];
-        int64_t e2 = coord[3 * i + 2] * span_o[2] + reach[2];
-        for (int64_t q = 0; q < ns; q++) {
-            int64_t x0 = e0 + offs[3 * q], x1 = e1 + offs[3 * q + 1], x2 = e2 + offs[3 * q + 2];
-            int64_t c0 = tb[0][x0], c1 = tb[1][x1], c2 = tb[2][x2];
-            if (c0 < 0 || c1 < 0 || c2 < 0) continue;
-            int64_t b = c0 + c1 + c2;
-            int64_t b0 = start[b], b1 = start[b + 1];
-            if (q >= nsf) {  /* beyond every full list of i's type: only j >= i */
-                int64_t l = first[b];  /* rows come in ascending i: pointers only advance */
-                while (l < b1 && order[l] < i) l++;
-                first[b] = l;
-                b0 = l;
-            }
-            if (b0 == b1) continue;
-            int64_t s[3] = {ts[0][x0], ts[1][x1], ts[2][x2]};
-            const double *v0 = tv[0] + 3 * x0, *v1 = tv[1] + 3 * x1, *v2 = tv[2] + 3 * x2;
-            double sx = (v0[0] + v1[0]) + v2[0], sy = (v0[1] + v1[1]) + v2[1],
-                   sz = (v0[2] + v1[2]) + v2[2];
-            int zero = s[0] == 0 && s[1] == 0 && s[2] == 0;
-            uint64_t code = (uint64_t)(tc[0][x0] + tc[1][x1] + tc[2][x2]) << 8;
-            int64_t nh = 0;
-            for (int64_t idx = b0; idx < b1; idx++) {  /* branch-free distance test */
-                const double *wj = ws + 3 * idx;
-                double dx = (wj[0] + sx) - wi[0];
-                double dy = (wj[1] + sy) - wi[1];
-                double dz = (wj[2] + sz) - wi[2];
-                double r2 = dx * dx + dy * dy + dz * dz;
-                hit[nh] = idx;
-                hr2[nh] = r2;
-                nh += (r2 <= rc2);
-            }
-            for (int64_t u = 0; u < nh; u++) {
-                int64_t idx = hit[u], j = order[idx];
-                if (zero && j == i) continue;
-                unsigned bits = lists_of(&o, ti, tsorted[idx], i, j, s, hr2[u]);
-                if (!bits) continue;
-                if (m == keycap) {
-                    keycap *= 2;
-                    uint64_t *nk = (uint64_t *)realloc(keys, sizeof(uint64_t) * keycap);
-                    if (!nk) { ret = -1; goto done; }
-                    keys = nk;
-                    nk = (uint64_t *)realloc(tmpkeys, sizeof(uint64_t) * keycap);
-                    if (!nk) { ret = -1; goto done; }
-                    tmpkeys = nk;
-                }
-                keys[m++] = ((uint64_t)j << (sbits + 8)) | code | bits;
+    grid_t g = {&o, w, ws, types, tsorted, sdecode, coord, start, order, offs, ns_full, img,
+                {tb[0], tb[1], tb[2]}, {ts[0], ts[1], ts[2]}, {tc[0], tc[1], tc[2]},
+                {tv[0], tv[1], tv[2]}, ns, {span_o[0], span_o[1], span_o[2]},
+                {reach[0], reach[1], reach[2]}, rc2, sbits, (sbits + jbits + 7) / 8};
+    nblocks = (n + RG_BLOCK - 1) / RG_BLOCK;
+#ifndef _OPENMP
+    nthreads = 1;  /* built without OpenMP */
+#endif
+    if (nthreads <= 1 || n < RG_PARALLEL_MIN || nblocks < 2) {
+        /* one thread: rows written out as they come */
+        scratch_t sc;
+        uint64_t *kb = NULL;
+        int64_t kcap = 0;
+        int err = scratch_init(&sc, maxbin, start, nbt)
+                  || cell_rows(&g, 0, n, &kb, &kcap, NULL, NULL, count, &sc);
+        scratch_free(&sc);
+        free(kb);
+        nblocks = 0;
+        if (err) ret = -1;
+        goto done;
+    }
+    /* threads: rows in blocks of RG_BLOCK atoms (fixed: the output does not depend on the
+       number of threads), each block's sorted keys in a buffer of its own; then every list's
+       place for each block (sums of the counts of the blocks before it); then each block
+       writes its pairs there */
+    bkeys = (uint64_t **)calloc((size_t)nblocks, sizeof(uint64_t *));
+    bcnt = (int64_t *)calloc((size_t)nblocks * 8, sizeof(int64_t));
+    rowlen = (int64_t *)malloc(sizeof(int64_t) * n);
+    if (!bkeys || !bcnt || !rowlen) { nblocks = 0; ret = -1; goto done; }
+    int nt = (int)(nthreads < nblocks ? nthreads : nblocks), failed = 0;
+    (void)nt;
+    #pragma omp parallel num_threads(nt)
+    {
+        scratch_t sc;
+        int ok = !scratch_init(&sc, maxbin, start, nbt);
+        #pragma omp for schedule(dynamic, 1)
+        for (int64_t blk = 0; blk < nblocks; blk++) {
+            if (!ok) continue;
+            int64_t i0 = blk * RG_BLOCK, i1 = i0 + RG_BLOCK < n ? i0 + RG_BLOCK : n;
+            int64_t kcap = sc.hint + sc.hint / 4 + 1024;  /* the last block's size and more */
+            bkeys[blk] = (uint64_t *)malloc(sizeof(uint64_t) * kcap);
+            if (!bkeys[blk]
+                || cell_rows(&g, i0, i1, &bkeys[blk], &kcap, rowlen, bcnt + 8 * blk, NULL, &sc))
+                ok = 0;
+            else {
+                int64_t len = 0;
+                for (int64_t i = i0; i < i1; i++) len += rowlen[i];
+                sc.hint = len;
             }
         }
-        radix_u64(keys, tmpkeys, m, 8, passes);
-        for (int64_t q = 0; q < m; q++) {
-            uint64_t key = keys[q];
-            int64_t j = (int64_t)(key >> (sbits + 8));
-            unsigned bits = (unsigned)(key & 255u);
-            const int32_t *sd = sdecode + 3 * (int64_t)((key >> 8) & (((uint64_t)1 << sbits) - 1));
-            st[0] = (int32_t)(sd[0] + img[3 * i] - img[3 * j]);
-            st[1] = (int32_t)(sd[1] + img[3 * i + 1] - img[3 * j + 1]);
-            st[2] = (int32_t)(sd[2] + img[3 * i + 2] - img[3 * j + 2]);
-            for (int64_t k = 0; k < nspec; k++)
-                if (bits >> k & 1u) emit(&o, k, i, j, st);
+        scratch_free(&sc);
+        if (!ok) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+        #pragma omp barrier
+        int bad;
+        #pragma omp atomic read
+        bad = failed;
+        if (!bad) {
+            #pragma omp single
+            for (int64_t blk = 0; blk < nblocks; blk++)  /* counts -> the block's places */
+                for (int64_t k = 0; k < nspec; k++) {
+                    int64_t c = bcnt[8 * blk + k];
+                    bcnt[8 * blk + k] = count[k];
+                    count[k] += c;
+                }
+            #pragma omp for schedule(dynamic, 1) nowait
+            for (int64_t blk = 0; blk < nblocks; blk++) {
+                int64_t i0 = blk * RG_BLOCK, i1 = i0 + RG_BLOCK < n ? i0 + RG_BLOCK : n;
+                const uint64_t *key = bkeys[blk];
+                for (int64_t i = i0; i < i1; i++) {
+                    emit_row(&o, &g, i, key, rowlen[i], bcnt + 8 * blk);
+                    key += rowlen[i];
+                }
+            }
         }
     }
+    if (failed) ret = -1;
 done:
     for (int a = 0; a < 3; a++) { free(tb[a]); free(ts[a]); free(tc[a]); free(tv[a]); }
-    free(w); free(f); free(rcf2); free(ws); free(hr2); free(img); free(coord); free(start);
-    free(order); free(bin_of); free(offs); free(ns_full); free(hit); free(tsorted);
-    free(sdecode); free(keys); free(tmpkeys); free(stencil); free(first);
+    if (bkeys) for (int64_t b = 0; b < nblocks; b++) free(bkeys[b]);
+    free(w); free(f); free(rcf2); free(ws); free(img); free(coord); free(start);
+    free(order); free(bin_of); free(offs); free(ns_full); free(tsorted);
+    free(sdecode); free(bkeys); free(bcnt); free(rowlen); free(stencil);
     for (int64_t k = 0; k < nspec; k++) H[8 + 7 * k + 3] = count[k];
     return ret;
 }
@@ -545,13 +736,41 @@ def _library():
     if not _native.enabled():
         return None
     if not _loaded:
-        _lib = _native.load("nlist", SOURCE)
+        _lib = _native.load("nlist", SOURCE, openmp=True)
         _loaded = True
         if _lib is not None:
             f = _lib.rg_pairs
             f.restype = ctypes.c_int64
-            f.argtypes = [ctypes.c_void_p] * 5
+            f.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int64]
     return _lib
+
+
+_in_forked_child = False
+
+
+def _after_fork_in_child():
+    global _in_forked_child
+    _in_forked_child = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _threads() -> int:
+    """Threads for the cell list, read at every call: REAXGRAD_NUM_THREADS when > 0, else
+    every core; one in a forked child (OpenMP pools do not survive fork), as the other
+    compiled kernels (``forcefields.reaxff._qeq_c``): a child of a process that had loaded
+    this module or the kernels' runtime (``core.fusion.runtime_c``, not imported here: only a
+    copy loaded before the fork knows)."""
+    runtime = sys.modules.get("reaxgrad.core.fusion.runtime_c")
+    if _in_forked_child or (runtime is not None and runtime._in_forked_child):
+        return 1
+    try:
+        n = int(os.environ.get("REAXGRAD_NUM_THREADS", "0") or 0)
+    except ValueError:
+        n = 0
+    return n if n > 0 else (os.cpu_count() or 1)
 
 
 def available() -> bool:
@@ -613,6 +832,7 @@ def pairs(positions, full_cell, pbc, cut2, half, types=None, *, bins_per_cutoff=
             guess = _expected(n, volume, math.sqrt(tops[k])) * (0.5 if half[k] else 1.0)
         c = max(int(guess * 1.3) + 64, _last_count.get((n, k_lists, k), 0) + 16)
         caps.append(capacity[k](c) if wide[k] else c)
+    threads = _threads()
     for _attempt in range(2):
         bufs = []
         compact = np.empty(5 * sum(c for c, w in zip(caps, wide) if not w), np.int32)
@@ -631,7 +851,7 @@ def pairs(positions, full_cell, pbc, cut2, half, types=None, *, bins_per_cutoff=
                 offset += 5 * c
             bufs.append(b)
         ret = lib.rg_pairs(positions.ctypes.data, types.ctypes.data, cut2.ctypes.data,
-                           dpar.ctypes.data, H.ctypes.data)
+                           dpar.ctypes.data, H.ctypes.data, threads)
         if ret == -3:
             return None
         if ret == -1:

@@ -11,11 +11,17 @@ measured in the same run. Prints milliseconds (best of --repeats) and ratios.
 4. whole single points (``ReaxFF.evaluate``: lists, energy, forces, QEq) with those lists.
 
     python scripts/bench/neighbors.py [--sizes 0 1 2 4 5] [--repeats 5] [--quick]
+
+``--threads 1 2``: only the compiled search at those thread counts (REAXGRAD_NUM_THREADS;
+the cell list runs blocks of rows on OpenMP threads from 1,024 atoms): the ReaxFF lists'
+search (``find_pairs``) and a full list within 10 Å, and whether every count gives the same
+arrays.
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import subprocess
 import sys
 import tempfile
@@ -154,6 +160,63 @@ def search_timing(peer_fns, sizes, repeats, quick):
             + f"   {ratio}  (auto: {chosen})")
 
 
+# ---------------------------------------------------------------- threads
+
+def thread_timing(sizes, repeats, counts):
+    """The compiled search at each thread count: ReaxFF's find_pairs (bond, hydrogen-bond,
+    far and overlap lists in one pass) and a 10 A full list (cell list); ms, best of
+    repeats, rounds interleaved so that a busy machine hurts every count alike."""
+    print(f"\n2b. compiled search by threads (REAXGRAD_NUM_THREADS), ms (best of {repeats})")
+    print(f"  {'system':16s} {'search':>11s}  " + "  ".join(f"{f'{t} thr':>9s}" for t in counts)
+          + "   same arrays")
+    saved = os.environ.get("REAXGRAD_NUM_THREADS")
+    try:
+        for size in sizes:
+            name, atoms, ffield = system(size)
+            model = ReaxFF(lo.potential_path(ffield))
+            types = model.types_of(atoms.get_chemical_symbols())
+            args = (atoms.positions, atoms.cell.array, atoms.pbc, types, model.params,
+                    model.control)
+            searches = {
+                "find_pairs": lambda a=args: reax_lists.find_pairs(*a, overlap_distance=0.1),
+                "10 A cells": lambda a=atoms: ours(a, 10.0, "cells"),
+            }
+            for label, fn in searches.items():
+                best, first = {t: float("inf") for t in counts}, {}
+                for _ in range(repeats):
+                    for t in counts:
+                        os.environ["REAXGRAD_NUM_THREADS"] = str(t)
+                        if t not in first:
+                            first[t] = fn()
+                        t0 = time.perf_counter()
+                        fn()
+                        best[t] = min(best[t], time.perf_counter() - t0)
+                same = all(_same(first[t], first[counts[0]]) for t in counts)
+                print(f"  {name + ' ' + str(len(atoms)):16s} {label:>11s}  "
+                      + "  ".join(f"{best[t] * 1e3:9.3f}" for t in counts)
+                      + f"   {'yes' if same else 'NO'}", flush=True)
+    finally:
+        if saved is None:
+            os.environ.pop("REAXGRAD_NUM_THREADS", None)
+        else:
+            os.environ["REAXGRAD_NUM_THREADS"] = saved
+
+
+def _same(a, b):
+    """Equal search results (nested tuples, lists, arrays, padded pair lists)."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
+                and np.array_equal(a, b))
+    if isinstance(a, (tuple, list)):
+        return (isinstance(b, (tuple, list)) and len(a) == len(b)
+                and all(_same(x, y) for x, y in zip(a, b)))
+    if isinstance(a, neighbors.PaddedPairs):  # the pairs, not the buffers' padding
+        return isinstance(b, neighbors.PaddedPairs) and _same(a.pairs(), b.pairs())
+    if hasattr(a, "__dict__"):
+        return type(a) is type(b) and _same(list(vars(a).values()), list(vars(b).values()))
+    return a == b
+
+
 # ---------------------------------------------------------------- ReaxFF lists
 
 def load_before(commit):
@@ -272,8 +335,13 @@ def main():
     parser.add_argument("--before", default="e333f20",
                         help="git commit of the NumPy lists before the compiled path")
     parser.add_argument("--quick", action="store_true", help="skip the slow peers (ASE)")
+    parser.add_argument("--threads", type=int, nargs="+",
+                        help="only the compiled search at these thread counts, e.g. 1 2")
     args = parser.parse_args()
     print(f"compiled search available: {_nlist_c.available()}")
+    if args.threads:
+        thread_timing(args.sizes, args.repeats, args.threads)
+        return
     peer_fns = peers()
     exactness(peer_fns)
     search_timing(peer_fns, args.sizes, args.repeats, args.quick)

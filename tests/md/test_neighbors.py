@@ -1,6 +1,8 @@
 """Neighbour lists against a brute-force image enumeration and against ASE."""
 
 import itertools
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -335,6 +337,136 @@ def test_capacity_retry_on_dense_free_clusters():
     assert len(i) == 300 * 299
     np.testing.assert_array_equal(np.column_stack([i, j, s]),
                                   brute_force(positions, np.zeros((3, 3)), (False,) * 3, 5.2))
+
+
+def _crystal_lists(seed=21, n=3000):
+    """A few thousand atoms in a triclinic cell (many blocks of rows for the threads), some
+    outside it, three types: per-type, full, half and wide lists at once."""
+    rng = np.random.default_rng(seed)
+    cell = np.array([[30.0, 0.0, 0.0], [3.0, 28.5, 0.0], [-2.0, 1.5, 27.0]])
+    positions = (rng.random((n, 3)) * 1.2 - 0.1) @ cell
+    types = rng.integers(0, 3, n)
+    table = np.array([[2.0, 3.6, 0.0], [2.8, 1.2, 4.0], [-1.0, 2.4, 1.8]])
+    cut2 = np.stack([np.where(table > 0, table**2, -1.0), np.full((3, 3), 4.5**2),
+                     np.full((3, 3), 6.0**2), np.full((3, 3), 2.5**2)])
+    half = [False, False, True, True]
+    return positions, cell, cut2, half, types
+
+
+def _search(positions, cell, cut2, half, types, capacity=None):
+    """The compiled cell list's lists (i, j, shifts, count), wide ones included."""
+    wide = [False, True, True, False]
+    cap = capacity or (lambda m: m + 100)
+    found = _nlist_c.pairs(positions, complete_cell(cell, (True,) * 3), (True,) * 3, cut2,
+                           half, types, mode="cells", wide=wide, capacity=[cap] * 4)
+    assert _nlist_c.last_mode == "cells"
+    out = []
+    for lst in found:
+        m = lst[3] if len(lst) == 4 else len(lst[0])
+        out.append((np.asarray(lst[0][:m]), np.asarray(lst[1][:m]), np.asarray(lst[2][:m]), m))
+    return out
+
+
+def _assert_same_lists(got, want):
+    for (gi, gj, gs, gm), (wi, wj, ws, wm) in zip(got, want, strict=True):
+        assert gm == wm
+        assert gi.dtype == wi.dtype and gs.dtype == ws.dtype
+        assert np.array_equal(gi, wi) and np.array_equal(gj, wj) and np.array_equal(gs, ws)
+
+
+@COMPILED
+def test_threads_give_the_same_lists_bit_for_bit(monkeypatch):
+    """Several threads (the setting read at each call) build exactly the lists one thread
+    does: same pairs, same order, same counts; and they are the NumPy path's."""
+    positions, cell, cut2, half, types = _crystal_lists()
+    monkeypatch.setenv("REAXGRAD_NUM_THREADS", "1")
+    assert _nlist_c._threads() == 1
+    one = _search(positions, cell, cut2, half, types)
+    assert min(m for *_, m in one) > 10000
+    numpy = neighbors.pair_lists(positions, cell, True, np.sqrt(np.maximum(cut2, 0.0)),
+                                 half=half, types=types, method="numpy")
+    for (i, j, s, _), (ni, nj, ns) in zip(one, numpy):
+        np.testing.assert_array_equal(np.column_stack([i, j, s]), np.column_stack([ni, nj, ns]))
+    for threads in ("2", "3"):
+        monkeypatch.setenv("REAXGRAD_NUM_THREADS", threads)
+        assert _nlist_c._threads() == int(threads)
+        _assert_same_lists(_search(positions, cell, cut2, half, types), one)
+    # fewer atoms than rows per block times threads, and a last block that is not full
+    sub = slice(0, 1500)
+    many = _search(positions[sub], cell, cut2, half, types[sub])
+    monkeypatch.setenv("REAXGRAD_NUM_THREADS", "1")
+    _assert_same_lists(many, _search(positions[sub], cell, cut2, half, types[sub]))
+
+
+@COMPILED
+def test_threads_keep_the_capacity_retry(monkeypatch):
+    """Buffers far too small at first: every thread count runs the search again with room
+    for all and gives the one-thread lists."""
+    positions, cell, cut2, half, types = _crystal_lists(seed=22, n=2000)
+    monkeypatch.setenv("REAXGRAD_NUM_THREADS", "1")
+    want = _search(positions, cell, cut2, half, types)
+    lib = _nlist_c._library()
+
+    class Counting:
+        calls = 0
+
+        def rg_pairs(self, *args):
+            Counting.calls += 1
+            return lib.rg_pairs(*args)
+
+    monkeypatch.setattr(_nlist_c, "_lib", Counting())
+    monkeypatch.setattr(_nlist_c, "_expected", lambda *args: 0.0)  # first guess: 64 rows
+    for threads in ("1", "2", "3"):
+        monkeypatch.setenv("REAXGRAD_NUM_THREADS", threads)
+        _nlist_c._last_count.clear()
+        Counting.calls = 0
+        asked = []
+
+        def tiny(m, asked=asked):  # the two wide lists' first buffers: 8 rows; then the
+            asked.append(m)        # rows the first search counted
+            return 8 if len(asked) <= 2 else m
+
+        _assert_same_lists(_search(positions, cell, cut2, half, types, capacity=tiny), want)
+        assert Counting.calls == 2
+
+
+@COMPILED
+def test_without_openmp_the_source_gives_the_same_lists(monkeypatch):
+    """A compiler without OpenMP builds the same source (pragmas ignored): one thread, same
+    lists."""
+    import ctypes
+
+    positions, cell, cut2, half, types = _crystal_lists(seed=23, n=1500)
+    monkeypatch.setenv("REAXGRAD_NUM_THREADS", "2")
+    want = _search(positions, cell, cut2, half, types)
+    plain = _native.load("nlist", _nlist_c.SOURCE)  # no -fopenmp
+    plain.rg_pairs.restype = ctypes.c_int64
+    plain.rg_pairs.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int64]
+    monkeypatch.setattr(_nlist_c, "_lib", plain)
+    _assert_same_lists(_search(positions, cell, cut2, half, types), want)
+
+
+@COMPILED
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_a_forked_child_searches_on_one_thread(monkeypatch):
+    """OpenMP thread pools do not survive fork: after the parent searched on threads, a
+    forked child searches on one thread (no hang) and finds the same lists."""
+    positions, cell, cut2, half, types = _crystal_lists(seed=24, n=1500)
+    monkeypatch.setenv("REAXGRAD_NUM_THREADS", "2")
+    want = _search(positions, cell, cut2, half, types)
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 0 when right
+        code = 1
+        try:
+            signal.alarm(120)
+            if _nlist_c._threads() == 1:
+                _assert_same_lists(_search(positions, cell, cut2, half, types), want)
+                code = 0
+        except BaseException:  # noqa: BLE001 (any failure: a non-zero status)
+            pass
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
 def test_padded_pairs_reuse_their_buffers():
