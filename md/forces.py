@@ -20,6 +20,7 @@ import reaxgrad.core as rg
 from reaxgrad.core import tree_map
 from reaxgrad.forcefields.reaxff.lists import ReaxLists, build_lists
 from reaxgrad.forcefields.reaxff.model import TERMS, ReaxFF, Result, _check_overlaps, _evaluate
+from reaxgrad.md.neighbors import bucket_capacity
 
 from .dynamics import Forces
 
@@ -100,6 +101,24 @@ def pad_lists(lists: ReaxLists, capacities: dict) -> ReaxLists:
     return replace(lists, **changes)
 
 
+_MASKS = {"bond_i": "bond_mask", "angle_b1": "angle_mask", "torsion_ij": "torsion_mask",
+          "hbond_bond": "hbond_mask", "far_i": "far_mask"}
+
+
+def _with_headroom(lists: ReaxLists, before: dict) -> ReaxLists:
+    """A list that outgrew its capacity along a trajectory (e.g. hydrogen-bond candidates as
+    a crystal warms up) gets room for as much growth again: count * (count / old capacity),
+    up the ladder. Every new capacity costs a new trace of the compiled function (~0.3 s),
+    and a growing list would otherwise climb the ladder a rung at a time; a list that
+    barely overflowed takes the next rung only."""
+    grown = {}
+    for key, cap in _capacities(lists).items():
+        if cap > before[key]:
+            count = int(np.count_nonzero(getattr(lists, _MASKS[key])))
+            grown[key] = bucket_capacity(-(-count * count // before[key]))
+    return pad_lists(lists, grown) if grown else lists
+
+
 class _Capacities:
     """Stand-in `previous` lists for build_lists: only the lengths matter there."""
 
@@ -139,9 +158,11 @@ class TrajectoryForces:
 
     def _build(self, positions, cell, capacities=None):
         previous = self.lists if capacities is None else _Capacities(capacities)
-        self.lists = build_lists(positions, cell, self.pbc, self.types, self.model.params,
-                                 self.control, elements=self.model.ff.elements,
-                                 previous=previous)
+        lists = build_lists(positions, cell, self.pbc, self.types, self.model.params,
+                            self.control, elements=self.model.ff.elements, previous=previous)
+        if capacities is None and self.lists is not None:
+            lists = _with_headroom(lists, _capacities(self.lists))
+        self.lists = lists
         self.reference = ListState(positions.copy(), cell.copy(), _capacities(self.lists))
         self.rebuilds += 1
 

@@ -287,3 +287,30 @@ def test_md_charge_solver_extrapolates_its_warm_start(cho, monkeypatch):
     iterations.clear()
     run("cg", extrapolate=False)
     assert extrapolated < 0.8 * sum(iterations[6:])
+
+
+def test_a_list_that_outgrew_its_capacity_gets_room_for_as_much_growth_again(cho):
+    """Along a trajectory a list that overflowed is padded to hold count * count / old
+    capacity entries (rounded up the ladder), so a steadily growing list costs one new trace
+    rather than one per rung; lists that did not grow keep their capacity; the padded
+    lists give the same energy and forces."""
+    from reaxgrad.md.forces import _capacities, _with_headroom
+    from reaxgrad.md.neighbors import bucket_capacity
+
+    atoms = molecule("CH3CH2OH")
+    model = ReaxFF(cho)
+    lists = model.lists(atoms.positions, np.zeros((3, 3)), False,
+                        model.types_of(atoms.get_chemical_symbols()))
+    caps = _capacities(lists)
+    count = int(np.count_nonzero(lists.far_mask))
+    before = dict(caps, far_i=16)  # the far list held at most 16 before this build
+    padded = _with_headroom(lists, before)
+    after = _capacities(padded)
+    assert after["far_i"] == bucket_capacity(-(-count * count // 16)) > caps["far_i"]
+    assert {k: v for k, v in after.items() if k != "far_i"} == {
+        k: v for k, v in caps.items() if k != "far_i"}
+    assert _with_headroom(lists, caps) is lists
+    a = model.evaluate_lists(atoms.positions, np.zeros((3, 3)), False, lists)
+    b = model.evaluate_lists(atoms.positions, np.zeros((3, 3)), False, padded)
+    assert b.energy == pytest.approx(a.energy, rel=1e-12)
+    np.testing.assert_allclose(b.forces, a.forces, atol=1e-10)
