@@ -7,6 +7,11 @@ clamped: callers mask ``r > swb`` themselves, and below ``swa`` the polynomial i
 
 from __future__ import annotations
 
+import numpy as np
+
+from reaxgrad.core import custom_jvp
+from reaxgrad.core.trace import Tracer
+
 
 def taper_coefficients(swa, swb):
     """[Tap0, ..., Tap7] for the taper between ``swa`` and ``swb`` (numbers or traced)."""
@@ -26,8 +31,35 @@ def taper_coefficients(swa, swb):
 
 def taper(r, swa, swb):
     """Tap(r) for distances ``r`` (array, numpy or traced)."""
-    coeffs = taper_coefficients(swa, swb)
-    value = coeffs[7]
-    for k in range(6, -1, -1):
-        value = value * r + coeffs[k]
+    return _polynomial(r, tuple(taper_coefficients(swa, swb)))
+
+
+def _horner(r, coeffs):
+    value = coeffs[-1]
+    for c in coeffs[-2::-1]:
+        value = value * r + c
     return value
+
+
+@custom_jvp
+def _polynomial(r, coeffs):
+    """Σ_k coeffs[k] r^k in Horner form. Its derivative is the derivative polynomial, so
+    reverse mode keeps one value per pair (the slope) instead of every Horner stage (seven
+    arrays of the far-pair list's length, ~85 MB at 7,250 atoms)."""
+    return _horner(r, coeffs)
+
+
+@_polynomial.defjvp
+def _polynomial_jvp(primals, tangents):
+    r, coeffs = primals
+    dr, dcoeffs = tangents
+    slope = _horner(r, tuple(k * c for k, c in enumerate(coeffs))[1:])
+    out = slope * dr
+    if not all(_is_zero(t) for t in dcoeffs):  # fitted taper radii (gp12, gp13)
+        out = out + _horner(r, dcoeffs)
+    return _polynomial(r, coeffs), out
+
+
+def _is_zero(t) -> bool:
+    """A tangent known to be zero (a constant, not traced)."""
+    return not isinstance(t, Tracer) and not np.any(np.asarray(t))
